@@ -1,0 +1,148 @@
+//! The analysis engine: folds call records one at a time into a snapshot of every measure.
+//! Plain library: no terminal, no network. (API skeleton; implementation lands with the
+//! analysis work.)
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::protocol::AnswerSpec;
+use crate::record::{CallRecord, ErrorClass};
+
+#[derive(Debug, Clone)]
+pub struct AnalysisConfig {
+    /// Answer extraction, when the protocol has one.
+    pub answer: Option<AnswerSpec>,
+    /// Pairwise similarity is exact up to this many distinct-output pairs; beyond, estimated.
+    pub pair_budget: u64,
+    /// Targets and items in protocol order (snapshots list them in this order, even before
+    /// any record arrives), with each item's expected answer.
+    pub targets: Vec<String>,
+    pub items: Vec<(String, Option<String>)>,
+}
+
+pub struct Analyzer {}
+
+impl Analyzer {
+    pub fn new(_config: AnalysisConfig) -> Self {
+        unimplemented!()
+    }
+    pub fn fold(&mut self, _record: &CallRecord) {
+        unimplemented!()
+    }
+    pub fn snapshot(&self) -> Snapshot {
+        unimplemented!()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub targets: Vec<TargetSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetSnapshot {
+    pub target: String,
+    pub items: Vec<ItemSnapshot>,
+    pub battery: Battery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Identical,
+    AnswersAgree,
+    Diverged,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Branch {
+    /// The next token on this branch; None where the output ends at the split.
+    pub token: Option<String>,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Divergence {
+    /// 0-based index of the first token where not all outputs agree.
+    pub index: usize,
+    /// Branches by count, descending.
+    pub branches: Vec<Branch>,
+}
+
+/// A measure computed exactly or estimated from a sample of pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PairEstimate {
+    pub value: f64,
+    pub exact: bool,
+    /// Distinct-output pairs the value rests on.
+    pub pairs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct LatencySummary {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cluster {
+    /// Stable id: order of first appearance.
+    pub id: u32,
+    pub text: Arc<str>,
+    pub tokens: Arc<[String]>,
+    pub count: u64,
+    /// Tokens shared with the modal output (None for the modal output itself).
+    pub first_divergence: Option<usize>,
+    /// Extracted (normalised) answer; None when extraction failed or there is no pattern.
+    pub answer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemSnapshot {
+    pub item: String,
+    /// Planned calls seen (any attempt), warm-up excluded.
+    pub calls: u64,
+    pub ok: u64,
+    /// Calls whose latest attempt failed.
+    pub errors: u64,
+    pub cancelled: u64,
+    /// Failed attempts by class, including ones later retried.
+    pub errors_by_class: BTreeMap<ErrorClass, u64>,
+    pub distinct_outputs: u64,
+    pub modal_share: Option<f64>,
+    pub modal_share_ci: Option<[f64; 2]>,
+    pub pairwise_agreement: Option<f64>,
+    pub entropy_bits: Option<f64>,
+    pub tar_raw: Option<u8>,
+    pub tar_answer: Option<u8>,
+    pub verdict: Option<Verdict>,
+    pub first_divergence: Option<Divergence>,
+    pub ned_mean: Option<PairEstimate>,
+    pub token_similarity_mean: Option<PairEstimate>,
+    pub latency_ms: LatencySummary,
+    pub tokens_per_s: Option<f64>,
+    /// `backend` when the backend gave tokens, `words` for the built-in tokenizer.
+    pub tokenizer: &'static str,
+    /// Distinct outputs by count, descending (ties: first seen first).
+    pub clusters: Vec<Cluster>,
+    /// (call index, cluster id) for every successful call, in arrival order.
+    pub call_clusters: Vec<(u32, u32)>,
+    /// Fraction of successful calls whose extracted answer equals the item's expected answer.
+    pub accuracy: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Battery {
+    pub items: u64,
+    /// Fraction of items with one distinct output.
+    pub tar_raw: Option<f64>,
+    /// Fraction of items whose extracted answers all agree.
+    pub tar_answer: Option<f64>,
+    pub mean_modal_share: Option<f64>,
+    /// Bootstrap 95% interval over items (fixed seed).
+    pub mean_modal_share_ci: Option<[f64; 2]>,
+}

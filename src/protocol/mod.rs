@@ -1,0 +1,240 @@
+//! Protocols: one experiment described in TOML (see DESIGN.md "Protocols").
+//!
+//! `ProtocolFile` mirrors the TOML exactly (unknown fields are errors); `Protocol` is the
+//! validated, resolved form the rest of reprise uses.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+
+/// The TOML document as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolFile {
+    pub protocol: Meta,
+    #[serde(default)]
+    pub prompt: PromptSpec,
+    #[serde(default)]
+    pub params: Params,
+    #[serde(default)]
+    pub campaign: Campaign,
+    pub answer: Option<AnswerSpec>,
+    #[serde(default)]
+    pub items: Vec<ItemSpec>,
+    #[serde(default)]
+    pub targets: Vec<TargetSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    pub system: Option<String>,
+    /// The single prompt, when the protocol has no `[[items]]`.
+    pub user: Option<String>,
+}
+
+/// Sampling parameters, sent to every target that supports them. Absent means "not sent".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    /// Measured calls per item and target (warm-up calls come on top).
+    #[serde(default = "default_repeats")]
+    pub repeats: u32,
+    /// Calls in flight at once, over the whole campaign.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Calls per item and target made first and discarded from every measure.
+    #[serde(default)]
+    pub warmup: u32,
+}
+
+fn default_repeats() -> u32 {
+    20
+}
+fn default_concurrency() -> u32 {
+    4
+}
+
+impl Default for Campaign {
+    fn default() -> Self {
+        Campaign {
+            repeats: default_repeats(),
+            concurrency: default_concurrency(),
+            warmup: 0,
+        }
+    }
+}
+
+/// Answer extraction: a regex with exactly one capture group, then optional normalisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerSpec {
+    pub pattern: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub normalize: Vec<Normalize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// Strip leading and trailing whitespace.
+    Trim,
+    /// Lower-case (Unicode).
+    Lowercase,
+    /// Runs of whitespace become one space.
+    CollapseWhitespace,
+    /// Drop trailing `.`, `!`, `?`, `,`, `;`, `:`.
+    StripPunctuation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemSpec {
+    pub name: String,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// Defaults to the provider name (or `provider/model` when a model is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `local` (built in) or a provider kind / configured provider name.
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// A validated protocol, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protocol {
+    /// Where it was read from (for messages and the archive header).
+    pub path: PathBuf,
+    pub meta: Meta,
+    pub system: Option<String>,
+    pub params: Params,
+    pub campaign: Campaign,
+    pub answer: Option<AnswerSpec>,
+    /// At least one; names unique.
+    pub items: Vec<Item>,
+    /// At least one; names unique.
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub name: String,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub name: String,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+impl Target {
+    /// The built-in local model.
+    pub fn local() -> Self {
+        Target {
+            name: "local".into(),
+            provider: "local".into(),
+            model: None,
+        }
+    }
+}
+
+impl Protocol {
+    /// Read, parse and validate a protocol file.
+    pub fn load(path: &Path) -> Result<Protocol, InputError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| InputError::new(path, format!("cannot read protocol: {e}")))?;
+        Protocol::parse(path, &text)
+    }
+
+    /// Parse and validate protocol text; `path` is used in messages only.
+    pub fn parse(path: &Path, text: &str) -> Result<Protocol, InputError> {
+        let file: ProtocolFile =
+            toml::from_str(text).map_err(|e| InputError::new(path, e.message().to_string()))?;
+        let items = if file.items.is_empty() {
+            let user = file
+                .prompt
+                .user
+                .clone()
+                .ok_or_else(|| InputError::new(path, "give prompt.user or at least one [[items]]"))?;
+            vec![Item {
+                name: "prompt".into(),
+                user,
+                expected: None,
+            }]
+        } else {
+            file.items
+                .iter()
+                .map(|i| Item {
+                    name: i.name.clone(),
+                    user: i.user.clone(),
+                    expected: i.expected.clone(),
+                })
+                .collect()
+        };
+        let mut targets: Vec<Target> = file
+            .targets
+            .iter()
+            .map(|t| Target {
+                name: t.name.clone().unwrap_or_else(|| match &t.model {
+                    Some(m) => format!("{}/{}", t.provider, m),
+                    None => t.provider.clone(),
+                }),
+                provider: t.provider.clone(),
+                model: t.model.clone(),
+            })
+            .collect();
+        if targets.is_empty() {
+            targets.push(Target::local());
+        }
+        Ok(Protocol {
+            path: path.to_path_buf(),
+            meta: file.protocol,
+            system: file.prompt.system,
+            params: file.params,
+            campaign: file.campaign,
+            answer: file.answer,
+            items,
+            targets,
+        })
+    }
+}
