@@ -9,6 +9,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 
+mod locate;
+mod schema;
+mod validate;
+
+pub use locate::locate;
+pub use schema::NORMALIZE_VALUES;
+pub use validate::KNOWN_PROVIDER_KINDS;
+
+use locate::Source;
+
 /// The TOML document as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,51 +191,39 @@ impl Target {
 impl Protocol {
     /// Read, parse and validate a protocol file.
     pub fn load(path: &Path) -> Result<Protocol, InputError> {
+        Protocol::load_with_providers(path, &[])
+    }
+
+    /// As `load`, also accepting the provider names the user configured.
+    pub fn load_with_providers(path: &Path, configured: &[String]) -> Result<Protocol, InputError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| InputError::new(path, format!("cannot read protocol: {e}")))?;
-        Protocol::parse(path, &text)
+        Protocol::parse_with_providers(path, &text, configured)
     }
 
     /// Parse and validate protocol text; `path` is used in messages only.
     pub fn parse(path: &Path, text: &str) -> Result<Protocol, InputError> {
-        let file: ProtocolFile =
-            toml::from_str(text).map_err(|e| InputError::new(path, e.message().to_string()))?;
-        let items = if file.items.is_empty() {
-            let user = file
-                .prompt
-                .user
-                .clone()
-                .ok_or_else(|| InputError::new(path, "give prompt.user or at least one [[items]]"))?;
-            vec![Item {
-                name: "prompt".into(),
-                user,
-                expected: None,
-            }]
-        } else {
-            file.items
-                .iter()
-                .map(|i| Item {
-                    name: i.name.clone(),
-                    user: i.user.clone(),
-                    expected: i.expected.clone(),
-                })
-                .collect()
-        };
-        let mut targets: Vec<Target> = file
-            .targets
-            .iter()
-            .map(|t| Target {
-                name: t.name.clone().unwrap_or_else(|| match &t.model {
-                    Some(m) => format!("{}/{}", t.provider, m),
-                    None => t.provider.clone(),
-                }),
-                provider: t.provider.clone(),
-                model: t.model.clone(),
-            })
-            .collect();
-        if targets.is_empty() {
-            targets.push(Target::local());
+        Protocol::parse_with_providers(path, text, &[])
+    }
+
+    /// As `parse`, also accepting `configured` provider names besides `KNOWN_PROVIDER_KINDS`.
+    pub fn parse_with_providers(
+        path: &Path,
+        text: &str,
+        configured: &[String],
+    ) -> Result<Protocol, InputError> {
+        let src = Source::parse(path, text)?;
+        schema::check(&src)?;
+        let file: ProtocolFile = toml::from_str(text).map_err(|e| {
+            // The schema check should have caught this; keep serde's words and its line.
+            let line = e.span().map(|s| locate::line_of(text, s.start));
+            InputError::new(path, e.message().to_string()).at_line(line)
+        })?;
+        if let Some(answer) = &file.answer {
+            validate::answer_regex(&src, &answer.pattern)?;
         }
+        let items = validate::items(&src, &file)?;
+        let targets = validate::targets(&src, &file, configured)?;
         Ok(Protocol {
             path: path.to_path_buf(),
             meta: file.protocol,
@@ -236,5 +234,12 @@ impl Protocol {
             items,
             targets,
         })
+    }
+}
+
+impl AnswerSpec {
+    /// The compiled pattern; validated protocols always compile, with exactly one group.
+    pub fn regex(&self) -> Result<regex::Regex, regex::Error> {
+        regex::Regex::new(&self.pattern)
     }
 }
