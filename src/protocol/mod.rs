@@ -2,6 +2,11 @@
 //!
 //! `ProtocolFile` mirrors the TOML exactly (unknown fields are errors); `Protocol` is the
 //! validated, resolved form the rest of reprise uses.
+//!
+//! Loading runs in three steps, each failing with one `InputError` line naming file, line and
+//! field: `schema` checks sections, fields, types and ranges on the span-keeping document;
+//! serde then builds `ProtocolFile`; `validate` applies rules across fields (answer regex,
+//! prompt vs items, unique names, known providers) and resolves items and targets.
 
 use std::path::{Path, PathBuf};
 
