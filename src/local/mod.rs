@@ -1,5 +1,23 @@
 //! The built-in local model: a small language model of the project's own, in process.
-//! (API skeleton; implementation lands with the local-model work.)
+//!
+//! Word-level tokens from an original corpus; at each step every candidate's score is a sum
+//! of f32 terms (n-gram log probability, prompt boost, repetition penalty and a hidden-state
+//! × embedding dot product), reduced in one fixed order, then greedy or sampled choice.
+//! Same request at temperature 0 or with a seed → byte-identical output on every machine.
+
+mod answer;
+mod generate;
+mod params;
+mod reduce;
+mod sample;
+#[cfg(test)]
+mod tests;
+mod tokenize;
+
+use std::sync::OnceLock;
+
+pub use reduce::{reduce, ReductionOrder};
+pub use tokenize::tokenize;
 
 /// One generation request, already resolved from the protocol.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,22 +64,58 @@ pub struct Generation {
     pub prompt_tokens: u32,
 }
 
-pub struct LocalModel {}
+impl Default for GenRequest {
+    /// An empty user prompt with the usual defaults: greedy, no truncation, 256 tokens.
+    fn default() -> Self {
+        GenRequest {
+            system: None,
+            user: String::new(),
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_tokens: 256,
+            seed: None,
+            stop: Vec::new(),
+        }
+    }
+}
+
+const NAME: &str = "reprise-local-1";
+
+pub struct LocalModel {
+    params: params::Params,
+    revision: String,
+}
 
 impl LocalModel {
     /// The one built-in model, built on first use.
     pub fn builtin() -> &'static LocalModel {
-        unimplemented!()
+        static MODEL: OnceLock<LocalModel> = OnceLock::new();
+        MODEL.get_or_init(|| {
+            let params = params::Params::build();
+            let revision = params.revision(NAME);
+            LocalModel { params, revision }
+        })
     }
     /// Model name, e.g. `reprise-local-1`.
     pub fn name(&self) -> &str {
-        unimplemented!()
+        NAME
     }
     /// `sha256:<hex>` over the model's parameters.
     pub fn revision(&self) -> &str {
-        unimplemented!()
+        &self.revision
     }
-    pub fn generate(&self, _req: &GenRequest) -> Generation {
-        unimplemented!()
+    /// Number of distinct tokens the model can emit (the end token excluded).
+    pub fn vocab_size(&self) -> usize {
+        self.params.vocab.len()
+    }
+    /// Generates with the fixed, batch-invariant reduction order (`ReductionOrder::Sequential`).
+    pub fn generate(&self, req: &GenRequest) -> Generation {
+        generate::generate(&self.params, req, ReductionOrder::Sequential)
+    }
+    /// Generates with an explicit score reduction order: the hook for a batched decoder whose
+    /// reduction split depends on the batch size.
+    pub fn generate_with_order(&self, req: &GenRequest, order: ReductionOrder) -> Generation {
+        generate::generate(&self.params, req, order)
     }
 }

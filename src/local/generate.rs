@@ -1,0 +1,379 @@
+//! Token-by-token decoding: every candidate's score is a sum of f32 terms (n-gram log
+//! probability, prompt boost, repetition penalty, and the DIM products of a hidden state with
+//! the candidate's embedding), reduced by `reduce` in the requested order.
+// Vector arithmetic over parallel arrays reads best with one index.
+#![allow(clippy::needless_range_loop)]
+
+use std::collections::HashSet;
+
+use super::answer::{self, Candidate};
+use super::params::{hash_vec, normalize, Params, DIM};
+use super::reduce::{reduce, ReductionOrder};
+use super::sample::{log_softmax_at, Sampler};
+use super::tokenize::{tokenize, word_key};
+use super::{FinishReason, GenRequest, Generation};
+
+const PROMPT_SCALE: f32 = 3.5;
+const SYSTEM_WEIGHT: f32 = 0.3;
+const UNKNOWN_WORD_WEIGHT: f32 = 0.6;
+const CONTEXT_SCALE: f32 = 0.4;
+const CONTEXT_DECAY: f32 = 0.8;
+const PROMPT_BOOST: f32 = 1.2;
+const TRIGRAM_WEIGHT: f32 = 0.9;
+/// Weight of the n-gram log probability: keeps text fluent against the topic pull.
+const NGRAM_WEIGHT: f32 = 1.5;
+const REPEAT_TRIGRAM_PENALTY: f32 = 3.0;
+const REPEAT_TOKEN_PENALTY: f32 = 0.6;
+const REPEAT_COUNT_CAP: u16 = 4;
+/// No end token before this many tokens.
+const MIN_TOKENS: usize = 50;
+/// The end token's score rises by END_SLOPE per token from END_BASE at END_START.
+const END_START: usize = 60;
+const END_BASE: f32 = -2.5;
+const END_SLOPE: f32 = 0.06;
+const ANSWER_RELEVANCE: f32 = 6.0;
+/// Terms before the DIM dot-product terms: n-gram, prompt boost, repetition penalty.
+const FIXED_TERMS: usize = 3;
+/// Number of terms summed for each candidate's score.
+pub const TERMS: usize = FIXED_TERMS + DIM;
+
+/// The decoding constants, for the model revision.
+pub fn constants_bytes() -> Vec<u8> {
+    let c = [
+        PROMPT_SCALE,
+        SYSTEM_WEIGHT,
+        UNKNOWN_WORD_WEIGHT,
+        CONTEXT_SCALE,
+        CONTEXT_DECAY,
+        PROMPT_BOOST,
+        TRIGRAM_WEIGHT,
+        NGRAM_WEIGHT,
+        REPEAT_TRIGRAM_PENALTY,
+        REPEAT_TOKEN_PENALTY,
+        f32::from(REPEAT_COUNT_CAP),
+        MIN_TOKENS as f32,
+        END_START as f32,
+        END_BASE,
+        END_SLOPE,
+        ANSWER_RELEVANCE,
+    ];
+    c.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A text as a direction: known words by their topic embedding weighted by idf, unknown words
+/// by a hash vector, so any prompt steers somewhere.
+fn text_vector(p: &Params, text: &str) -> [f32; DIM] {
+    let mut v = [0.0f32; DIM];
+    for tok in tokenize(text) {
+        let Some(w) = word_key(tok) else { continue };
+        match p.words.get(&w) {
+            Some(info) => {
+                for d in 0..DIM {
+                    v[d] += info.idf * info.vec[d];
+                }
+            }
+            None => {
+                let h = hash_vec(&format!("word:{w}"));
+                for d in 0..DIM {
+                    v[d] += UNKNOWN_WORD_WEIGHT * h[d];
+                }
+            }
+        }
+    }
+    normalize(&mut v);
+    v
+}
+
+/// Per-request prompt state: the prompt direction and a score boost per token id.
+struct Prompt {
+    q: [f32; DIM],
+    boost: Vec<f32>,
+}
+
+fn read_prompt(p: &Params, req: &GenRequest) -> Prompt {
+    let mut q = text_vector(p, &req.user);
+    if let Some(system) = &req.system {
+        let s = text_vector(p, system);
+        for d in 0..DIM {
+            q[d] += SYSTEM_WEIGHT * s[d];
+        }
+        normalize(&mut q);
+    }
+    let max_idf = p.words.values().fold(0.0f32, |m, w| m.max(w.idf));
+    let mut boost = vec![0.0f32; p.vocab.len() + 1];
+    for tok in tokenize(&req.user) {
+        let Some(info) = word_key(tok).and_then(|w| p.words.get(&w)) else {
+            continue;
+        };
+        // Rare words steer more than "the".
+        for &id in &info.tokens {
+            boost[id as usize] = PROMPT_BOOST * info.idf / max_idf;
+        }
+    }
+    Prompt { q, boost }
+}
+
+/// Everything that changes from one decoding step to the next.
+struct Decoder<'a> {
+    p: &'a Params,
+    prompt: Prompt,
+    order: ReductionOrder,
+    h: [f32; DIM],
+    ctx: [f32; DIM],
+    doc: [f32; DIM],
+    counts: Vec<u16>,
+    seen: HashSet<u64>,
+    prev2: u32,
+    prev1: u32,
+    /// Scratch: candidate ids and their n-gram terms, then their scores.
+    cands: Vec<(u32, f32)>,
+    scores: Vec<f32>,
+}
+
+fn trigram_key(a: u32, b: u32, c: u32) -> u64 {
+    (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c)
+}
+
+impl<'a> Decoder<'a> {
+    fn new(p: &'a Params, prompt: Prompt, order: ReductionOrder) -> Self {
+        let mut h = [0.0f32; DIM];
+        for d in 0..DIM {
+            h[d] = PROMPT_SCALE * prompt.q[d];
+        }
+        Decoder {
+            p,
+            prompt,
+            order,
+            h,
+            ctx: [0.0; DIM],
+            doc: [0.0; DIM],
+            counts: vec![0; p.vocab.len()],
+            seen: HashSet::new(),
+            prev2: p.bos(),
+            prev1: p.bos(),
+            cands: Vec::new(),
+            scores: Vec::new(),
+        }
+    }
+
+    /// Successors of the last two tokens (trigram) merged with the most frequent successors of
+    /// the last token (bigram), in id order, each with its interpolated log probability.
+    fn collect_candidates(&mut self) {
+        let p = self.p;
+        self.cands.clear();
+        let mut prev1 = self.prev1;
+        if p.bigram[prev1 as usize].0.is_empty() {
+            // A token seen only at a passage's end: continue as after a full stop.
+            prev1 = p.index.get(".").copied().unwrap_or(p.bos());
+        }
+        let (bi_all, bi_total) = &p.bigram[prev1 as usize];
+        let bi_top = &p.bigram_top[prev1 as usize];
+        let tri = p.trigram.get(&(self.prev2, prev1));
+        let empty = Vec::new();
+        let (tri_succ, tri_total) = tri.map_or((&empty, 0), |(s, t)| (s, *t));
+        let (w3, w2) = if tri_total > 0 {
+            (TRIGRAM_WEIGHT, 1.0 - TRIGRAM_WEIGHT)
+        } else {
+            (0.0, 1.0)
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < tri_succ.len() || j < bi_top.len() {
+            let a = tri_succ.get(i).map_or(u32::MAX, |x| x.0);
+            let b = bi_top.get(j).map_or(u32::MAX, |x| x.0);
+            let id = a.min(b);
+            let c3 = if a == id { tri_succ[i].1 } else { 0 };
+            let c2 = if b == id {
+                bi_top[j].1
+            } else {
+                bi_all
+                    .binary_search_by_key(&id, |x| x.0)
+                    .map_or(0, |k| bi_all[k].1)
+            };
+            if a == id {
+                i += 1;
+            }
+            if b == id {
+                j += 1;
+            }
+            let mut prob = w2 * c2 as f32 / (*bi_total).max(1) as f32;
+            if tri_total > 0 {
+                prob += w3 * c3 as f32 / tri_total as f32;
+            }
+            self.cands.push((id, NGRAM_WEIGHT * libm::logf(prob)));
+        }
+    }
+
+    /// Scores every candidate (and the end token when allowed) into `self.scores`.
+    fn score(&mut self, step: usize) {
+        let p = self.p;
+        self.scores.clear();
+        let mut terms = [0.0f32; TERMS];
+        for &(id, ngram) in &self.cands {
+            let i = id as usize;
+            let repeated = self.seen.contains(&trigram_key(self.prev2, self.prev1, id));
+            // Squared specificity: repeating "the" is normal, repeating "yeast" five times is not.
+            let spec = p.specificity[i];
+            let uses = f32::from(self.counts[i].min(REPEAT_COUNT_CAP));
+            let mut penalty = REPEAT_TOKEN_PENALTY * uses * spec * spec;
+            if repeated {
+                penalty += REPEAT_TRIGRAM_PENALTY;
+            }
+            terms[0] = ngram;
+            terms[1] = self.prompt.boost[i];
+            terms[2] = -penalty;
+            let row = p.row(id);
+            for d in 0..DIM {
+                terms[FIXED_TERMS + d] = self.h[d] * row[d];
+            }
+            self.scores.push(reduce(&terms, self.order));
+        }
+        let at_sentence_end = matches!(
+            p.vocab.get(self.prev1 as usize).map(String::as_str),
+            Some("." | "!" | "?")
+        );
+        if step >= MIN_TOKENS && at_sentence_end {
+            terms[0] = END_BASE + END_SLOPE * (step as f32 - END_START as f32);
+            terms[1] = 0.0;
+            terms[2] = 0.0;
+            for d in 0..DIM {
+                terms[FIXED_TERMS + d] = self.h[d] * p.end_embed[d];
+            }
+            self.cands.push((p.end(), 0.0));
+            self.scores.push(reduce(&terms, self.order));
+        }
+    }
+
+    fn advance(&mut self, id: u32) {
+        let row = self.p.row(id);
+        for d in 0..DIM {
+            self.ctx[d] = CONTEXT_DECAY * self.ctx[d] + row[d];
+            self.h[d] = PROMPT_SCALE * self.prompt.q[d] + CONTEXT_SCALE * self.ctx[d];
+            self.doc[d] += row[d];
+        }
+        self.counts[id as usize] = self.counts[id as usize].saturating_add(1);
+        self.seen.insert(trigram_key(self.prev2, self.prev1, id));
+        (self.prev2, self.prev1) = (self.prev1, id);
+    }
+
+    /// Scores of the answer candidates: prior bonus, how well the option's text matches what
+    /// was written (and asked), and the hidden state against the label's embedding.
+    fn answer_scores(&self, cands: &[Candidate]) -> Vec<f32> {
+        let mut topic = self.doc;
+        normalize(&mut topic);
+        for d in 0..DIM {
+            topic[d] += self.prompt.q[d];
+        }
+        let mut terms = [0.0f32; 2 + DIM];
+        cands
+            .iter()
+            .map(|c| {
+                let opt = text_vector(self.p, &c.text);
+                let mut rel = 0.0f32;
+                if !c.text.is_empty() {
+                    for d in 0..DIM {
+                        rel += topic[d] * opt[d];
+                    }
+                }
+                terms[0] = c.bonus;
+                terms[1] = ANSWER_RELEVANCE * rel;
+                let label = hash_vec(&format!("answer:{}", c.label));
+                for d in 0..DIM {
+                    terms[2 + d] = 0.5 * self.h[d] * label[d];
+                }
+                reduce(&terms, self.order)
+            })
+            .collect()
+    }
+}
+
+/// Generates one completion with the given score reduction order.
+pub fn generate(p: &Params, req: &GenRequest, order: ReductionOrder) -> Generation {
+    let prompt_tokens =
+        (tokenize(&req.user).len() + req.system.as_deref().map_or(0, |s| tokenize(s).len())) as u32;
+    let max_tokens = req.max_tokens as usize;
+    let answers = answer::detect(&req.user);
+    let prose_budget = if answers.is_some() {
+        max_tokens.saturating_sub(4)
+    } else {
+        max_tokens
+    };
+    let mut sampler = Sampler::new(req);
+    let mut dec = Decoder::new(p, read_prompt(p, req), order);
+    let mut tokens: Vec<String> = Vec::new();
+    let mut logprobs: Vec<f32> = Vec::new();
+    let mut finish = FinishReason::Length;
+
+    for step in 0..prose_budget {
+        dec.collect_candidates();
+        dec.score(step);
+        let k = sampler.choose(&dec.scores);
+        let id = dec.cands[k].0;
+        if id == p.end() {
+            finish = FinishReason::Stop;
+            break;
+        }
+        tokens.push(p.vocab[id as usize].clone());
+        logprobs.push(log_softmax_at(&dec.scores, k));
+        dec.advance(id);
+    }
+
+    if let Some(cands) = answers {
+        let scores = dec.answer_scores(&cands);
+        let k = sampler.choose(&scores);
+        let line = [
+            ("\n".to_string(), 0.0),
+            ("Answer".to_string(), 0.0),
+            (":".to_string(), 0.0),
+            (format!(" {}", cands[k].label), log_softmax_at(&scores, k)),
+        ];
+        let room = max_tokens.saturating_sub(tokens.len());
+        if room < line.len() {
+            finish = FinishReason::Length;
+        }
+        for (t, lp) in line.into_iter().take(room) {
+            tokens.push(t);
+            logprobs.push(lp);
+        }
+    }
+
+    let finish = apply_stop(&mut tokens, &mut logprobs, &req.stop).unwrap_or(finish);
+    Generation {
+        text: tokens.concat(),
+        tokens,
+        logprobs,
+        finish_reason: finish,
+        prompt_tokens,
+    }
+}
+
+/// Cuts the output before the earliest stop sequence; the token it starts in is shortened so
+/// the text stays the concatenation of the tokens. Returns `Stop` when something matched.
+fn apply_stop(
+    tokens: &mut Vec<String>,
+    logprobs: &mut Vec<f32>,
+    stop: &[String],
+) -> Option<FinishReason> {
+    let text = tokens.concat();
+    let cut = stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()?;
+    let mut start = 0;
+    let mut keep = 0;
+    for t in tokens.iter_mut() {
+        if start + t.len() <= cut {
+            start += t.len();
+            keep += 1;
+            continue;
+        }
+        if cut > start {
+            t.truncate(cut - start);
+            keep += 1;
+        }
+        break;
+    }
+    tokens.truncate(keep);
+    logprobs.truncate(keep);
+    Some(FinishReason::Stop)
+}
