@@ -1,14 +1,32 @@
 //! The analysis engine: folds call records one at a time into a snapshot of every measure.
-//! Plain library: no terminal, no network. (API skeleton; implementation lands with the
-//! analysis work.)
+//! Plain library: no terminal, no network.
+//!
+//! All costly work (tokenising, edit distances, extraction) happens once per distinct output,
+//! when it first arrives; `snapshot` only copies and sums what is cached.
 
-use std::collections::BTreeMap;
+mod answer;
+mod battery;
+mod divergence;
+mod item;
+pub mod measures;
+mod similarity;
+mod tokenize;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::protocol::AnswerSpec;
 use crate::record::{CallRecord, ErrorClass};
+
+pub use answer::{extract_answer, normalize, AnswerExtractor, AnswerPatternError};
+pub use similarity::{ned, DEFAULT_PAIR_BUDGET};
+pub use tokenize::word_tokens;
+
+use battery::BootstrapCache;
+use item::{ItemState, Shared};
+use tokenize::Interner;
 
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
@@ -22,17 +40,126 @@ pub struct AnalysisConfig {
     pub items: Vec<(String, Option<String>)>,
 }
 
-pub struct Analyzer {}
+struct TargetState {
+    name: String,
+    items: Vec<ItemState>,
+    item_index: HashMap<String, usize>,
+    bootstrap: BootstrapCache,
+}
+
+pub struct Analyzer {
+    config: AnalysisConfig,
+    extractor: Option<AnswerExtractor>,
+    answer_error: Option<AnswerPatternError>,
+    interner: Interner,
+    targets: Vec<TargetState>,
+    target_index: HashMap<String, usize>,
+}
 
 impl Analyzer {
-    pub fn new(_config: AnalysisConfig) -> Self {
-        unimplemented!()
+    /// An invalid answer pattern disables answer measures (see [`Analyzer::answer_error`])
+    /// rather than failing: protocol validation is where users hear about it.
+    pub fn new(config: AnalysisConfig) -> Self {
+        let (extractor, answer_error) = match config.answer.as_ref().map(AnswerExtractor::new) {
+            None => (None, None),
+            Some(Ok(x)) => (Some(x), None),
+            Some(Err(e)) => (None, Some(e)),
+        };
+        let mut a = Analyzer {
+            config,
+            extractor,
+            answer_error,
+            interner: Interner::default(),
+            targets: Vec::new(),
+            target_index: HashMap::new(),
+        };
+        for t in a.config.targets.clone() {
+            a.target(&t);
+        }
+        a
     }
-    pub fn fold(&mut self, _record: &CallRecord) {
-        unimplemented!()
+
+    /// Why answer extraction is off despite a pattern in the configuration.
+    pub fn answer_error(&self) -> Option<&AnswerPatternError> {
+        self.answer_error.as_ref()
     }
+
+    /// Folds one call attempt. Warm-up records are ignored; unknown targets and items are
+    /// added in arrival order.
+    pub fn fold(&mut self, record: &CallRecord) {
+        if record.warmup {
+            return;
+        }
+        let t = self.target(&record.target);
+        let i = self.item(t, &record.item);
+        let mut shared = Shared {
+            interner: &mut self.interner,
+            extractor: self.extractor.as_ref(),
+        };
+        self.targets[t].items[i].fold(record, &mut shared);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
-        unimplemented!()
+        Snapshot {
+            targets: self
+                .targets
+                .iter()
+                .map(|t| {
+                    let items: Vec<ItemSnapshot> =
+                        t.items.iter().map(ItemState::snapshot).collect();
+                    let battery = battery::battery(&items, &t.bootstrap);
+                    TargetSnapshot {
+                        target: t.name.clone(),
+                        items,
+                        battery,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn target(&mut self, name: &str) -> usize {
+        if let Some(&t) = self.target_index.get(name) {
+            return t;
+        }
+        let mut state = TargetState {
+            name: name.to_string(),
+            items: Vec::new(),
+            item_index: HashMap::new(),
+            bootstrap: BootstrapCache::default(),
+        };
+        for (item, expected) in &self.config.items {
+            if !state.item_index.contains_key(item) {
+                state.item_index.insert(item.clone(), state.items.len());
+                state.items.push(ItemState::new(
+                    item.clone(),
+                    expected.as_deref(),
+                    self.extractor.as_ref(),
+                    self.config.pair_budget,
+                ));
+            }
+        }
+        let t = self.targets.len();
+        self.targets.push(state);
+        self.target_index.insert(name.to_string(), t);
+        t
+    }
+
+    fn item(&mut self, t: usize, name: &str) -> usize {
+        let target = &mut self.targets[t];
+        if let Some(&i) = target.item_index.get(name) {
+            return i;
+        }
+        let i = target.items.len();
+        target.items.push(ItemState::new(
+            name.to_string(),
+            None,
+            self.extractor.as_ref(),
+            self.config.pair_budget,
+        ));
+        target.item_index.insert(name.to_string(), i);
+        debug_assert_eq!(target.items[i].name(), name);
+        i
     }
 }
 
@@ -146,3 +273,6 @@ pub struct Battery {
     /// Bootstrap 95% interval over items (fixed seed).
     pub mean_modal_share_ci: Option<[f64; 2]>,
 }
+
+#[cfg(test)]
+mod tests;
