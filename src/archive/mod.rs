@@ -1,14 +1,34 @@
-//! Session archives: JSON Lines, hash-chained, flushed per record.
-//! (API skeleton; implementation lands with the archive work.)
+//! Session archives: one JSON Lines file per session, hash-chained, flushed per record.
+//!
+//! Line 1 is the header, then one line per call attempt, then the closing record. Each line is a
+//! compact JSON object starting with `kind`, `seq` and (after the header) `prev`, and ending with
+//! `"hash":"sha256:<hex>"` computed over the exact bytes of the line without that field, so any
+//! byte change, dropped or reordered record is caught by [`verify`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::InputError;
+mod identity;
+mod line;
+mod reader;
+mod sessions;
+mod verify;
+mod writer;
+
+pub use identity::{identity_of, session_file_name, short_identity};
+pub use reader::read;
+pub use sessions::{list_sessions, SessionInfo, SessionList};
+pub use verify::{verify, VerifyError, VerifyReport};
+pub use writer::ArchiveWriter;
+
 use crate::record::CallRecord;
 
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Environment variable that moves the data directory (sessions go in `$REPRISE_DATA_DIR/sessions`).
+pub const DATA_DIR_ENV: &str = "REPRISE_DATA_DIR";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
@@ -37,12 +57,57 @@ pub struct Header {
     pub identity: String,
 }
 
+impl Header {
+    /// A header for a session of this build of reprise on this machine, started at `started`.
+    pub fn new(
+        conditions: serde_json::Value,
+        protocol_path: Option<String>,
+        started: SystemTime,
+    ) -> Self {
+        let identity = identity_of(&conditions);
+        Header {
+            format_version: FORMAT_VERSION,
+            tool: Tool {
+                name: "reprise".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            platform: Platform {
+                os: std::env::consts::OS.to_string(),
+                arch: std::env::consts::ARCH.to_string(),
+            },
+            started_at: humantime::format_rfc3339_millis(started).to_string(),
+            protocol_path,
+            conditions,
+            identity,
+        }
+    }
+
+    /// `conditions.protocol.name`, where the conditions carry one.
+    pub fn protocol_name(&self) -> Option<&str> {
+        protocol_name_of(&self.conditions)
+    }
+}
+
+pub(crate) fn protocol_name_of(conditions: &serde_json::Value) -> Option<&str> {
+    conditions.get("protocol")?.get("name")?.as_str()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionOutcome {
     Completed,
     Cancelled,
     Failed,
+}
+
+impl SessionOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionOutcome::Completed => "completed",
+            SessionOutcome::Cancelled => "cancelled",
+            SessionOutcome::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,44 +124,17 @@ pub struct Close {
     pub summary: Option<serde_json::Value>,
 }
 
-pub fn identity_of(_conditions: &serde_json::Value) -> String {
-    unimplemented!()
-}
-
-pub fn short_identity(identity: &str) -> &str {
-    let hex = identity.strip_prefix("sha256:").unwrap_or(identity);
-    &hex[..hex.len().min(12)]
-}
-
+/// Where sessions are kept: `$REPRISE_DATA_DIR/sessions` if set, else the platform data dir.
 pub fn default_dir() -> Option<PathBuf> {
-    unimplemented!()
+    if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("sessions"));
+    }
+    let dirs = directories::ProjectDirs::from("", "", "reprise")?;
+    Some(dirs.data_dir().join("sessions"))
 }
 
-pub fn session_file_name(
-    _started: std::time::SystemTime,
-    _protocol_name: &str,
-    _identity: &str,
-) -> String {
-    unimplemented!()
-}
-
-pub struct ArchiveWriter {}
-
-impl ArchiveWriter {
-    pub fn create(_path: &Path, _header: &Header) -> std::io::Result<Self> {
-        unimplemented!()
-    }
-    pub fn append(&mut self, _record: &CallRecord) -> std::io::Result<()> {
-        unimplemented!()
-    }
-    pub fn close(self, _close: &Close) -> std::io::Result<()> {
-        unimplemented!()
-    }
-    pub fn path(&self) -> &Path {
-        unimplemented!()
-    }
-}
-
+/// A whole session as read back from its file.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Archive {
     pub header: Header,
     pub calls: Vec<CallRecord>,
@@ -105,6 +143,5 @@ pub struct Archive {
     pub truncated_tail: bool,
 }
 
-pub fn read(_path: &Path) -> Result<Archive, InputError> {
-    unimplemented!()
-}
+#[cfg(test)]
+mod tests;

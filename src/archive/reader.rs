@@ -1,0 +1,112 @@
+//! Reading an archive back, tolerant of a crash: a partial last line is ignored.
+
+use std::path::Path;
+
+use super::line::{self, Kind};
+use super::{Archive, Close, Header, FORMAT_VERSION};
+use crate::error::InputError;
+use crate::record::CallRecord;
+
+/// Reads every complete record of the archive at `path`. Does not check the hash chain
+/// (see [`super::verify`]); does check that each record is well-formed.
+pub fn read(path: &Path) -> Result<Archive, InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::new(path, format!("cannot read the archive: {e}")))?;
+    read_bytes(&bytes, path)
+}
+
+/// [`read`] on the contents of `path`.
+pub(crate) fn read_bytes(bytes: &[u8], path: &Path) -> Result<Archive, InputError> {
+    let (lines, truncated_tail) = complete_lines(bytes);
+    let mut lines = lines.enumerate().map(|(i, l)| (i + 1, l));
+
+    let header =
+        match lines.next() {
+            Some((line_no, bytes)) => header_of(bytes, path, line_no)?,
+            None if truncated_tail => return Err(InputError::new(
+                path,
+                "the header line is incomplete (no newline): the file was cut while the session \
+                 was being created",
+            )
+            .at_line(Some(1))),
+            None => {
+                return Err(InputError::new(
+                    path,
+                    "empty file, not a reprise session archive",
+                ))
+            }
+        };
+
+    let mut calls = Vec::new();
+    let mut close: Option<Close> = None;
+    for (line_no, bytes) in lines {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let at = |message: &str| InputError::new(path, message).at_line(Some(line_no));
+        let record = line::parse(bytes, path, line_no)?;
+        if close.is_some() {
+            return Err(at("a record follows the closing record"));
+        }
+        match record.kind {
+            Kind::Call => calls.push(line::decode::<CallRecord>(record.body, path, line_no)?),
+            Kind::Close => close = Some(line::decode(record.body, path, line_no)?),
+            Kind::Header => return Err(at("a second header; only line 1 may be a header")),
+        }
+    }
+    Ok(Archive {
+        header,
+        calls,
+        close,
+        truncated_tail,
+    })
+}
+
+/// The complete (`\n`-terminated) lines, without their terminator (or a `\r` before it), and
+/// whether a partial line followed them.
+pub(crate) fn complete_lines(bytes: &[u8]) -> (impl Iterator<Item = &[u8]>, bool) {
+    let (complete, tail) = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(end) => bytes.split_at(end + 1),
+        None => (&bytes[..0], bytes),
+    };
+    let lines = complete
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\n").unwrap_or(l))
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    (lines, !tail.is_empty())
+}
+
+/// Parses line 1, checking kind and format version before the fields, so an archive from a
+/// newer reprise gets a message about the version rather than about some field.
+pub(crate) fn header_of(bytes: &[u8], path: &Path, line_no: usize) -> Result<Header, InputError> {
+    let at = |message: String| InputError::new(path, message).at_line(Some(line_no));
+    let record = line::parse(bytes, path, line_no)?;
+    if record.kind != Kind::Header {
+        return Err(at(format!(
+            "expected the header record, found a `{}` record; not the start of a session archive",
+            record.kind.as_str()
+        ))
+        .field("kind"));
+    }
+    match record
+        .body
+        .get("format_version")
+        .map(serde_json::Value::as_u64)
+    {
+        Some(Some(v)) if v == u64::from(FORMAT_VERSION) => {}
+        Some(Some(v)) => {
+            return Err(at(format!(
+                "format version {v} is not supported; this reprise reads version {FORMAT_VERSION} \
+                 (the archive may come from a newer reprise)"
+            ))
+            .field("format_version"))
+        }
+        Some(None) => return Err(at("expected a whole number".to_string()).field("format_version")),
+        None => {
+            return Err(
+                at("missing; not a reprise session archive".to_string()).field("format_version")
+            )
+        }
+    }
+    line::decode(record.body, path, line_no)
+}

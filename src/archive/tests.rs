@@ -1,0 +1,304 @@
+//! Writer → reader round trips, crash tolerance and bad-input messages.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::json;
+
+use super::*;
+use crate::record::{CallRecord, ErrorClass, Usage};
+
+pub(super) fn header() -> Header {
+    let conditions = json!({
+        "protocol": {"name": "capitals"},
+        "targets": [{"name": "local", "params": {"temperature": 0.7, "seed": 7}}],
+        "repeats": 3,
+    });
+    Header::new(
+        conditions,
+        Some("capitals.toml".to_string()),
+        UNIX_EPOCH + Duration::from_secs(1_714_566_896),
+    )
+}
+
+/// Records that exercise every optional field and awkward text.
+pub(super) fn records() -> Vec<CallRecord> {
+    let mut a = CallRecord::ok(
+        "local",
+        "q1",
+        0,
+        "Paris.\nLine two \"quoted\" \\n\t\u{1}\u{7f}",
+        12.5,
+    );
+    a.warmup = true;
+    a.tokens = Some(vec!["Paris".into(), ".\n".into(), "é🙂\u{0}".into()]);
+    a.logprobs = Some(vec![-0.125, -3.4e-7, 0.0, -1e30]);
+    a.finish_reason = Some("stop".into());
+    a.usage = Some(Usage {
+        prompt_tokens: 12,
+        completion_tokens: 3,
+    });
+    a.timing.ttft_ms = Some(1.0e-3);
+    a.served.insert("model".into(), "m\u{2028}x \\u0041".into());
+    let b = CallRecord::ok(
+        "local",
+        "q1",
+        1,
+        "\\ud800 not an escape; \u{fffd} 日本",
+        1e5,
+    );
+    let c = CallRecord::failed("local", "q2", 0, ErrorClass::RateLimit, "429 slow down");
+    let d = CallRecord::failed("local", "q2", 1, ErrorClass::Cancelled, "cancelled");
+    vec![a, b, c, d]
+}
+
+pub(super) fn write_archive(path: &Path, records: &[CallRecord], closed: bool) {
+    let mut writer = ArchiveWriter::create(path, &header()).unwrap();
+    for r in records {
+        writer.append(r).unwrap();
+    }
+    assert_eq!(writer.records_written(), records.len() as u64);
+    if closed {
+        let close = writer.close_record(SessionOutcome::Completed, 4, Some(json!({"agree": 0.5})));
+        writer.close(&close).unwrap();
+    }
+}
+
+pub(super) fn temp_archive(records: &[CallRecord], closed: bool) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    write_archive(&path, records, closed);
+    (dir, path)
+}
+
+#[test]
+fn records_round_trip_exactly() {
+    let (_dir, path) = temp_archive(&records(), true);
+    let archive = read(&path).unwrap();
+    assert_eq!(archive.header, header());
+    assert_eq!(archive.calls, records());
+    let close = archive.close.unwrap();
+    assert_eq!(
+        (close.records, close.ok, close.errors, close.cancelled),
+        (4, 2, 1, 1)
+    );
+    assert_eq!(close.summary, Some(json!({"agree": 0.5})));
+    assert!(!archive.truncated_tail);
+}
+
+#[test]
+fn lines_are_compact_json_with_envelope_first() {
+    let (_dir, path) = temp_archive(&records(), true);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(lines[0].starts_with(r#"{"kind":"header","seq":0,"format_version":1,"#));
+    assert!(lines[1].starts_with(r#"{"kind":"call","seq":1,"prev":"sha256:"#));
+    assert!(lines[5].starts_with(r#"{"kind":"close","seq":5,"prev":"sha256:"#));
+    for (i, line) in lines.iter().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let hash = value["hash"].as_str().unwrap();
+        if i > 0 {
+            let prev: serde_json::Value = serde_json::from_str(lines[i - 1]).unwrap();
+            assert_eq!(value["prev"], prev["hash"]);
+        }
+        assert!(hash.starts_with("sha256:") && hash.len() == 71);
+    }
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(first["tool"]["name"], "reprise");
+    assert_eq!(first["platform"]["os"], std::env::consts::OS);
+    assert_eq!(first["started_at"], "2024-05-01T12:34:56.000Z");
+    assert_eq!(
+        first["identity"],
+        identity_of(&header().conditions).as_str()
+    );
+}
+
+#[test]
+fn an_archive_cut_at_any_byte_reads_up_to_its_last_complete_record() {
+    let (dir, path) = temp_archive(&records(), true);
+    let bytes = std::fs::read(&path).unwrap();
+    let ends: Vec<usize> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect();
+    let cut = dir.path().join("cut.jsonl");
+    for len in 0..=bytes.len() {
+        // Through the file system for a sample of cuts; in memory for the rest (same code).
+        let result = if len % 97 == 0 || ends.contains(&len) {
+            std::fs::write(&cut, &bytes[..len]).unwrap();
+            read(&cut)
+        } else {
+            reader::read_bytes(&bytes[..len], &cut)
+        };
+        let complete = ends.iter().filter(|&&end| end <= len).count();
+        if complete == 0 {
+            let e = result.unwrap_err();
+            assert_eq!(e.file, cut);
+            let expected = if len == 0 {
+                "empty file"
+            } else {
+                "header line is incomplete"
+            };
+            assert!(e.message.contains(expected), "cut at {len}: {e}");
+            continue;
+        }
+        let archive = result.unwrap_or_else(|e| panic!("cut at {len}: {e}"));
+        let calls = (complete - 1).min(4);
+        assert_eq!(archive.calls, records()[..calls], "cut at {len}");
+        assert_eq!(archive.close.is_some(), complete == 6, "cut at {len}");
+        assert_eq!(
+            archive.truncated_tail,
+            !ends.contains(&len) && len > 0,
+            "cut at {len}"
+        );
+    }
+}
+
+#[test]
+fn writer_never_overwrites_and_creates_parent_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/s.jsonl");
+    write_archive(&path, &records(), false);
+    let before = std::fs::read(&path).unwrap();
+    let e = ArchiveWriter::create(&path, &header()).err().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // An unfinished archive (no close) reads fine.
+    let archive = read(&path).unwrap();
+    assert_eq!(archive.calls.len(), 4);
+    assert!(archive.close.is_none());
+}
+
+#[test]
+fn create_in_picks_the_session_name_and_avoids_collisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = UNIX_EPOCH + Duration::from_secs(1_714_566_896);
+    let h = header();
+    let first = ArchiveWriter::create_in(dir.path(), &h, started, "Capitals").unwrap();
+    let second = ArchiveWriter::create_in(dir.path(), &h, started, "Capitals").unwrap();
+    let name = session_file_name(started, "Capitals", &h.identity);
+    assert_eq!(first.path(), dir.path().join(&name));
+    let stem = name.strip_suffix(".jsonl").unwrap();
+    assert_eq!(second.path(), dir.path().join(format!("{stem}-2.jsonl")));
+}
+
+#[test]
+fn close_with_wrong_counts_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    let mut writer = ArchiveWriter::create(&path, &header()).unwrap();
+    writer.append(&records()[0]).unwrap();
+    let mut close = writer.close_record(SessionOutcome::Completed, 1, None);
+    close.ok += 1;
+    let e = writer.close(&close).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(read(&path).unwrap().close.is_none());
+}
+
+#[test]
+fn non_finite_numbers_are_refused_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    let mut writer = ArchiveWriter::create(&path, &header()).unwrap();
+    let mut r = records()[0].clone();
+    r.logprobs = Some(vec![-0.5, f32::NEG_INFINITY]);
+    let e = writer.append(&r).unwrap_err();
+    assert!(e.to_string().contains("logprobs[1]"), "{e}");
+    r.logprobs = None;
+    r.timing.latency_ms = f64::NAN;
+    assert!(writer.append(&r).is_err());
+    assert_eq!(writer.records_written(), 0);
+    // The refused records left nothing behind; the writer goes on.
+    writer.append(&records()[1]).unwrap();
+    assert_eq!(read(&path).unwrap().calls, vec![records()[1].clone()]);
+}
+
+/// Replaces line `n` (1-based) of the archive by `line`.
+fn with_line(path: &Path, n: usize, line: &str) -> PathBuf {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[n - 1] = line;
+    let out = path.with_file_name("edited.jsonl");
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    out
+}
+
+#[test]
+fn bad_records_name_file_line_and_field() {
+    let (_dir, path) = temp_archive(&records(), true);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line3 = text.lines().nth(2).unwrap();
+
+    let edited = with_line(
+        &path,
+        3,
+        &line3.replace(r#""status":"ok""#, r#""status":"okk""#),
+    );
+    let e = read(&edited).unwrap_err();
+    assert_eq!((e.line, e.field.as_deref()), (Some(3), Some("status")));
+    assert!(
+        e.to_string().ends_with(
+            "edited.jsonl:3: field `status`: unknown variant `okk`, expected one of `ok`, \
+             `error`, `cancelled`"
+        ),
+        "{e}"
+    );
+
+    let edited = with_line(
+        &path,
+        3,
+        &line3.replace(r#""latency_ms":"#, r#""latency_ms":"x","y":"#),
+    );
+    let e = read(&edited).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("timing.latency_ms"), "{e}");
+
+    let edited = with_line(&path, 3, "{not json");
+    let e = read(&edited).unwrap_err();
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.starts_with("not valid JSON"), "{e}");
+
+    let edited = with_line(&path, 3, text.lines().next().unwrap());
+    let e = read(&edited).unwrap_err();
+    assert!(e.message.contains("second header"), "{e}");
+
+    let edited = with_line(&path, 1, text.lines().nth(1).unwrap());
+    let e = read(&edited).unwrap_err();
+    assert_eq!((e.line, e.field.as_deref()), (Some(1), Some("kind")), "{e}");
+    assert!(e.message.contains("expected the header record"), "{e}");
+}
+
+#[test]
+fn another_format_version_is_a_clear_error() {
+    let (_dir, path) = temp_archive(&records(), true);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line1 = text.lines().next().unwrap();
+    let edited = with_line(
+        &path,
+        1,
+        &line1.replace(r#""format_version":1"#, r#""format_version":2"#),
+    );
+    let e = read(&edited).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(1), Some("format_version"))
+    );
+    assert!(
+        e.message.starts_with("format version 2 is not supported"),
+        "{e}"
+    );
+}
+
+#[test]
+fn default_dir_honours_the_data_dir_variable() {
+    let old = std::env::var_os(DATA_DIR_ENV);
+    std::env::set_var(DATA_DIR_ENV, "/tmp/reprise-test-data");
+    let dir = default_dir();
+    match old {
+        Some(old) => std::env::set_var(DATA_DIR_ENV, old),
+        None => std::env::remove_var(DATA_DIR_ENV),
+    }
+    assert_eq!(dir, Some(PathBuf::from("/tmp/reprise-test-data/sessions")));
+}
