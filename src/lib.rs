@@ -2,11 +2,26 @@
 //! reprise: live consistency experiments on large language models.
 //!
 //! One pipeline: protocol → backend → runner → archive → analysis → report.
-//! The core modules here know nothing of terminals beyond the headless report.
+//! - `protocol`: what to run (TOML), validated;
+//! - `providers`: backends, one module per wire format (`local` is the built-in model in `local`);
+//! - `runner`: the calls, under a concurrency limit, as call records (`record`);
+//! - `session`: one owner of the records: archive first, then analysis;
+//! - `archive`: hash-chained JSON Lines files, `verify`, session listing;
+//! - `analysis`: every measure, folded one record at a time into a snapshot;
+//! - `report`: the headless table and JSON summary; `cli`: the commands.
+//!
+//! Nothing here but `cli` and `report` writes to a terminal.
 
 pub mod analysis;
 pub mod archive;
+pub mod cli;
+pub mod conditions;
 pub mod error;
 pub mod local;
 pub mod protocol;
+pub mod providers;
 pub mod record;
+pub mod report;
+pub mod runner;
+pub mod session;
+pub mod text;

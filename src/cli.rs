@@ -1,0 +1,337 @@
+//! The commands. Exit codes: 0 success, 1 a check failed, 2 usage or input error,
+//! 130 stopped by Ctrl-C.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::archive;
+use crate::error::InputError;
+use crate::protocol::{Protocol, Target};
+use crate::providers::local::LocalBackend;
+use crate::providers::Backend;
+use crate::report;
+use crate::runner::RunControl;
+use crate::session::{run_session, SessionSpec};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_CHECK_FAILED: i32 = 1;
+pub const EXIT_INPUT: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reprise",
+    version,
+    about = "Does a model give the same answer twice — and what exactly ran?",
+    long_about = "reprise sends one prompt to one or more models many times, measures how often \
+                  the answers agree and where they split, and saves every campaign as a \
+                  tamper-evident, identity-tagged session archive.",
+    after_help = "Example:\n  reprise run sample-protocols/biography.toml --repeats 200 --concurrency 8",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a campaign headless: progress on stderr, archive written, summary on stdout.
+    #[command(after_help = "Examples:\n  \
+        reprise run sample-protocols/biography.toml\n  \
+        reprise run sample-protocols/battery.toml --target local --repeats 50 --json\n  \
+        reprise run my.toml --fail-under 1.0   # determinism gate for CI: exit 1 if any item varies")]
+    Run(RunArgs),
+    /// Check an archive's hash chain, identity and counts; names the first bad record.
+    #[command(
+        after_help = "Example:\n  reprise verify ~/.local/share/reprise/sessions/20261122-101500-biography-3fa2c1d09b7e.jsonl"
+    )]
+    Verify {
+        /// The session archive (.jsonl).
+        archive: PathBuf,
+    },
+    /// List saved sessions: time, protocol, identity, calls, consistency.
+    #[command(after_help = "Example:\n  reprise sessions")]
+    Sessions {
+        /// Directory to list instead of the platform data directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The protocol file (TOML); see sample-protocols/.
+    pub protocol: PathBuf,
+    /// Run only this target (a target name from the protocol, or `local`); repeatable.
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Measured calls per item and target (overrides campaign.repeats).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub repeats: Option<u32>,
+    /// Calls in flight at once (overrides campaign.concurrency).
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Archive path (default: the platform data directory, named after the identity).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the JSON summary instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when any item's modal share is below R (0..=1).
+    #[arg(long, value_name = "R", value_parser = parse_ratio)]
+    pub fail_under: Option<f64>,
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .parse()
+        .map_err(|_| format!("expected a number between 0 and 1, got `{s}`"))?;
+    if (0.0..=1.0).contains(&r) {
+        Ok(r)
+    } else {
+        Err(format!("must be between 0 and 1, got {r}"))
+    }
+}
+
+/// Parses arguments, runs the command, returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_INPUT } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Verify { archive } => verify(&archive),
+        Command::Sessions { dir } => sessions(dir),
+    }
+}
+
+fn fail(message: impl std::fmt::Display, code: i32) -> i32 {
+    eprintln!("error: {message}");
+    code
+}
+
+/// Applies `--target`: keep the named protocol targets; `local` is always available.
+pub fn select_targets(protocol: &mut Protocol, names: &[String]) -> Result<(), InputError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut chosen = Vec::new();
+    for name in names {
+        if chosen.iter().any(|t: &Target| &t.name == name) {
+            continue;
+        }
+        match protocol.targets.iter().find(|t| &t.name == name) {
+            Some(t) => chosen.push(t.clone()),
+            None if name == "local" => chosen.push(Target::local()),
+            None => {
+                let known: Vec<&str> = protocol.targets.iter().map(|t| t.name.as_str()).collect();
+                return Err(InputError::new(
+                    &protocol.path,
+                    format!(
+                        "--target `{name}` is neither a target of this protocol ({}) nor built in (local)",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    protocol.targets = chosen;
+    Ok(())
+}
+
+/// The backend for a target. Only the built-in model exists in this version.
+pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
+    match target.provider.as_str() {
+        "local" => Ok(Arc::new(LocalBackend::new())),
+        other => Err(InputError::new(
+            &protocol.path,
+            format!(
+                "target `{}` uses provider `{other}`, which this version of reprise cannot call yet; run it with --target local",
+                target.name
+            ),
+        )),
+    }
+}
+
+fn run(args: RunArgs) -> i32 {
+    let mut protocol = match Protocol::load(&args.protocol) {
+        Ok(p) => p,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    if let Err(e) = select_targets(&mut protocol, &args.targets) {
+        return fail(e, EXIT_INPUT);
+    }
+    if let Some(n) = args.repeats {
+        protocol.campaign.repeats = n;
+    }
+    if let Some(c) = args.concurrency {
+        protocol.campaign.concurrency = c;
+    }
+    let backends = match protocol
+        .targets
+        .iter()
+        .map(|t| backend_for(&protocol, t))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(b) => b,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}"), EXIT_INPUT),
+    };
+    let name = protocol.meta.name.clone();
+    let total = protocol.targets.len() as u64
+        * protocol.items.len() as u64
+        * u64::from(protocol.campaign.warmup + protocol.campaign.repeats);
+    let spec = SessionSpec {
+        protocol,
+        backends,
+        out: args.out,
+    };
+    let result = runtime.block_on(async {
+        let control = RunControl::default();
+        let ctrl_c = control.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nstopping: no new calls; waiting for the calls in flight (Ctrl-C again cancels them)");
+                ctrl_c.stop.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                ctrl_c.abort.cancel();
+            }
+        });
+        let progress = Progress::new(total);
+        let result = run_session(spec, control, |record, _| progress.record(record)).await;
+        progress.finish();
+        result
+    });
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    if args.json {
+        let summary = report::summary_json(&result.snapshot, &result.archive, &result.identity);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        print!(
+            "{}",
+            report::table(&result.snapshot, &result.archive, &result.identity, &name)
+        );
+    }
+    if result.interrupted() {
+        eprintln!(
+            "stopped early: {} of {} planned calls recorded; the archive is closed and verifiable",
+            result.close.records, result.close.planned_calls
+        );
+        return EXIT_INTERRUPTED;
+    }
+    if let Some(r) = args.fail_under {
+        let mut failed = false;
+        for target in &result.snapshot.targets {
+            for item in &target.items {
+                match item.modal_share {
+                    Some(m) if m >= r => {}
+                    share => {
+                        failed = true;
+                        eprintln!(
+                            "fail-under {r}: item `{}` on target `{}` has modal share {}",
+                            item.item,
+                            target.target,
+                            share.map_or("undefined (no successful call)".into(), |m| format!(
+                                "{m:.3}"
+                            ))
+                        );
+                    }
+                }
+            }
+        }
+        if failed {
+            return EXIT_CHECK_FAILED;
+        }
+    }
+    EXIT_OK
+}
+
+/// Progress on stderr, only when stderr is a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} calls · {per_sec} · eta {eta} {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        Progress { bar: Some(bar) }
+    }
+
+    fn record(&self, record: &crate::record::CallRecord) {
+        if let Some(bar) = &self.bar {
+            if record.status != crate::record::CallStatus::Ok {
+                bar.set_message("· errors seen");
+            }
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn verify(path: &Path) -> i32 {
+    match archive::verify(path) {
+        Ok(report) => {
+            println!("{report}");
+            EXIT_OK
+        }
+        Err(e @ archive::VerifyError::Unreadable { .. }) => fail(e, EXIT_INPUT),
+        Err(e) => {
+            eprintln!("FAILED {e}");
+            EXIT_CHECK_FAILED
+        }
+    }
+}
+
+fn sessions(dir: Option<PathBuf>) -> i32 {
+    let Some(dir) = dir.or_else(archive::default_dir) else {
+        return fail(
+            "no data directory for sessions on this platform; give --dir",
+            EXIT_INPUT,
+        );
+    };
+    match archive::list_sessions(&dir) {
+        Ok(listing) => {
+            print!("{}", report::sessions_table(&dir, &listing));
+            EXIT_OK
+        }
+        Err(e) => fail(
+            format!("{}: cannot list sessions: {e}", dir.display()),
+            EXIT_INPUT,
+        ),
+    }
+}

@@ -1,0 +1,100 @@
+//! The `local` target: the built-in model, in process, on tokio's blocking pool.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::{Backend, CallFailure, ChatRequest, Reply};
+use crate::local::{GenRequest, LocalModel};
+use crate::record::{ErrorClass, Usage};
+
+/// Defaults the local model applies when the protocol leaves a parameter out, as an
+/// OpenAI-style server would.
+pub const DEFAULT_TEMPERATURE: f32 = 1.0;
+pub const DEFAULT_MAX_TOKENS: u32 = 256;
+
+pub struct LocalBackend {
+    model: &'static LocalModel,
+}
+
+impl LocalBackend {
+    pub fn new() -> Self {
+        LocalBackend {
+            model: LocalModel::builtin(),
+        }
+    }
+
+    fn gen_request(request: &ChatRequest) -> GenRequest {
+        let p = &request.params;
+        GenRequest {
+            system: request.system.clone(),
+            user: request.user.clone(),
+            temperature: p.temperature.map_or(DEFAULT_TEMPERATURE, |t| t as f32),
+            top_p: p.top_p.map_or(1.0, |t| t as f32),
+            top_k: p.top_k.unwrap_or(0),
+            max_tokens: p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            seed: p.seed,
+            stop: p.stop.clone(),
+        }
+    }
+}
+
+impl Default for LocalBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn request_body(&self, request: &ChatRequest) -> serde_json::Value {
+        // The effective request, defaults made explicit: nothing is left to a hidden default.
+        let g = Self::gen_request(request);
+        let mut messages = Vec::new();
+        if let Some(system) = &g.system {
+            messages.push(json!({"role": "system", "content": system}));
+        }
+        messages.push(json!({"role": "user", "content": g.user}));
+        json!({
+            "model": self.model.name(),
+            "messages": messages,
+            "temperature": g.temperature,
+            "top_p": g.top_p,
+            "top_k": g.top_k,
+            "max_tokens": g.max_tokens,
+            "seed": g.seed,
+            "stop": g.stop,
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        "in-process".into()
+    }
+
+    async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
+        let g = Self::gen_request(request);
+        let model = self.model;
+        let generation = tokio::task::spawn_blocking(move || model.generate(&g))
+            .await
+            .map_err(|e| CallFailure {
+                class: ErrorClass::Other,
+                message: format!("the local model's worker stopped: {e}"),
+            })?;
+        let mut served = BTreeMap::new();
+        served.insert("model".into(), model.name().to_string());
+        served.insert("revision".into(), model.revision().to_string());
+        Ok(Reply {
+            usage: Some(Usage {
+                prompt_tokens: u64::from(generation.prompt_tokens),
+                completion_tokens: generation.tokens.len() as u64,
+            }),
+            text: generation.text,
+            tokens: Some(generation.tokens),
+            logprobs: Some(generation.logprobs),
+            finish_reason: Some(generation.finish_reason.as_str().to_string()),
+            served,
+            ttft: None,
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! The headless report: a readable table, or the JSON summary (a fixed contract).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::analysis::{Divergence, ItemSnapshot, Snapshot, TargetSnapshot};
+
+pub const SUMMARY_FORMAT_VERSION: u32 = 1;
+
+/// The JSON summary. Field names in the contract are fixed; others may be added.
+pub fn summary_json(snapshot: &Snapshot, archive: &Path, identity: &str) -> Value {
+    json!({
+        "format_version": SUMMARY_FORMAT_VERSION,
+        "archive": archive.display().to_string(),
+        "identity": identity,
+        "targets": snapshot.targets.iter().map(target_json).collect::<Vec<_>>(),
+    })
+}
+
+fn target_json(target: &TargetSnapshot) -> Value {
+    json!({
+        "target": target.target,
+        "items": target.items.iter().map(item_json).collect::<Vec<_>>(),
+        "battery": target.battery,
+    })
+}
+
+fn item_json(item: &ItemSnapshot) -> Value {
+    json!({
+        "item": item.item,
+        "calls": item.calls,
+        "ok": item.ok,
+        "errors": item.errors,
+        "cancelled": item.cancelled,
+        "errors_by_class": item.errors_by_class,
+        "distinct_outputs": item.distinct_outputs,
+        "modal_share": item.modal_share,
+        "modal_share_ci": item.modal_share_ci,
+        "pairwise_agreement": item.pairwise_agreement,
+        "entropy_bits": item.entropy_bits,
+        "tar_raw": item.tar_raw,
+        "tar_answer": item.tar_answer,
+        "verdict": item.verdict,
+        "first_divergence": item.first_divergence,
+        "ned_mean": item.ned_mean.map(|e| e.value),
+        "ned_estimate": item.ned_mean,
+        "token_similarity_mean": item.token_similarity_mean,
+        "accuracy": item.accuracy,
+        "tokenizer": item.tokenizer,
+        "tokens_per_s": item.tokens_per_s,
+        "latency_ms": item.latency_ms,
+    })
+}
+
+/// The human-readable table for stdout.
+pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{protocol} · identity {} · archive {}",
+        crate::archive::short_identity(identity),
+        archive.display()
+    );
+    for target in &snapshot.targets {
+        let _ = writeln!(out, "\ntarget {}", target.target);
+        let header = [
+            "item",
+            "calls",
+            "ok",
+            "err",
+            "distinct",
+            "modal share [95% CI]",
+            "pairwise",
+            "entropy",
+            "NED",
+            "verdict",
+            "first split",
+            "p50 ms",
+            "p99 ms",
+        ];
+        let rows: Vec<Vec<String>> = target.items.iter().map(item_row).collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let mut s = String::new();
+            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+                let pad = w - cell.chars().count();
+                // Text columns left-aligned, numbers right-aligned.
+                if i == 0 || i == 5 || i == 9 || i == 10 {
+                    s.push_str(cell);
+                    s.push_str(&" ".repeat(pad));
+                } else {
+                    s.push_str(&" ".repeat(pad));
+                    s.push_str(cell);
+                }
+                s.push_str("  ");
+            }
+            s.trim_end().to_string()
+        };
+        let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+        let _ = writeln!(out, "{}", line(&header));
+        for row in &rows {
+            let _ = writeln!(out, "{}", line(row));
+        }
+        let b = &target.battery;
+        if target.items.len() > 1 {
+            let _ = writeln!(
+                out,
+                "battery of {} items: TARr {} · TARa {} · mean modal share {} {}",
+                b.items,
+                opt(b.tar_raw, 2),
+                opt(b.tar_answer, 2),
+                opt(b.mean_modal_share, 3),
+                b.mean_modal_share_ci
+                    .map(|[lo, hi]| format!("[{lo:.3}, {hi:.3}] (bootstrap over items)"))
+                    .unwrap_or_default(),
+            );
+        }
+        for item in &target.items {
+            if !item.errors_by_class.is_empty() {
+                let classes: Vec<String> = item
+                    .errors_by_class
+                    .iter()
+                    .map(|(class, n)| format!("{} {n}", class.as_str()))
+                    .collect();
+                let _ = writeln!(out, "errors in {}: {}", item.item, classes.join(", "));
+            }
+        }
+    }
+    out
+}
+
+fn item_row(item: &ItemSnapshot) -> Vec<String> {
+    vec![
+        item.item.clone(),
+        item.calls.to_string(),
+        item.ok.to_string(),
+        item.errors.to_string(),
+        item.distinct_outputs.to_string(),
+        match (item.modal_share, item.modal_share_ci) {
+            (Some(m), Some([lo, hi])) => format!("{m:.3} [{lo:.3}, {hi:.3}]"),
+            (Some(m), None) => format!("{m:.3}"),
+            _ => "—".into(),
+        },
+        opt(item.pairwise_agreement, 3),
+        opt(item.entropy_bits, 3),
+        match item.ned_mean {
+            Some(e) if e.exact => format!("{:.3}", e.value),
+            Some(e) => format!("≈{:.3}", e.value),
+            None => "—".into(),
+        },
+        item.verdict
+            .map(|v| {
+                serde_json::to_value(v)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_else(|| "—".into()),
+        item.first_divergence
+            .as_ref()
+            .map(split_label)
+            .unwrap_or_else(|| "—".into()),
+        if item.ok > 0 {
+            format!("{:.1}", item.latency_ms.p50)
+        } else {
+            "—".into()
+        },
+        if item.ok > 0 {
+            format!("{:.1}", item.latency_ms.p99)
+        } else {
+            "—".into()
+        },
+    ]
+}
+
+/// `@12: "Queens"×92 "Bronx"×8`, at most three branches.
+fn split_label(d: &Divergence) -> String {
+    let mut s = format!("@{}:", d.index);
+    for b in d.branches.iter().take(3) {
+        let token = match &b.token {
+            Some(t) => format!("{:?}", crate::text::inert(t)),
+            None => "<end>".into(),
+        };
+        let _ = write!(s, " {token}×{}", b.count);
+    }
+    if d.branches.len() > 3 {
+        let _ = write!(s, " +{}", d.branches.len() - 3);
+    }
+    s
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map(|v| format!("{v:.decimals$}"))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The `reprise sessions` listing: one line per session, oldest first.
+pub fn sessions_table(dir: &Path, listing: &crate::archive::SessionList) -> String {
+    let mut out = String::new();
+    if listing.sessions.is_empty() {
+        let _ = writeln!(out, "no sessions in {}", dir.display());
+    }
+    let rows: Vec<[String; 6]> = listing
+        .sessions
+        .iter()
+        .map(|s| {
+            [
+                s.started_at
+                    .chars()
+                    .take(19)
+                    .collect::<String>()
+                    .replace('T', " "),
+                crate::text::inert(s.protocol_name.as_deref().unwrap_or("?")).into_owned(),
+                crate::archive::short_identity(&s.identity).to_string(),
+                s.records.to_string(),
+                s.outcome.map_or("unfinished", |o| o.as_str()).to_string(),
+                s.summary
+                    .as_ref()
+                    .map(consistency)
+                    .unwrap_or_else(|| "—".into()),
+            ]
+        })
+        .collect();
+    let header = [
+        "started (UTC)",
+        "protocol",
+        "identity",
+        "records",
+        "outcome",
+        "consistency",
+    ];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    if !rows.is_empty() {
+        let cells: Vec<String> = header
+            .iter()
+            .zip(&widths)
+            .map(|(h, w)| format!("{h:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}  file", cells.join("  "));
+    }
+    for (row, session) in rows.iter().zip(&listing.sessions) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let file = session
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = writeln!(out, "{}  {}", cells.join("  "), crate::text::inert(&file));
+    }
+    for skipped in &listing.skipped {
+        let _ = writeln!(out, "skipped: {}", crate::text::inert(&skipped.to_string()));
+    }
+    out
+}
+
+/// `0.950 mean modal share, 3/5 identical` from a closing record's summary.
+fn consistency(summary: &Value) -> String {
+    let items: Vec<&Value> = summary["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["items"].as_array().into_iter().flatten())
+        .collect();
+    let shares: Vec<f64> = items
+        .iter()
+        .filter_map(|i| i["modal_share"].as_f64())
+        .collect();
+    if shares.is_empty() {
+        return "—".into();
+    }
+    let identical = items.iter().filter(|i| i["verdict"] == "identical").count();
+    format!(
+        "{:.3} mean modal share, {identical}/{} identical",
+        shares.iter().sum::<f64>() / shares.len() as f64,
+        items.len()
+    )
+}

@@ -1,0 +1,189 @@
+//! The runner: sends the planned calls through their backends under a concurrency limit and
+//! emits one call record per attempt. It never writes or analyses; the session does.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::providers::{Backend, ChatRequest};
+use crate::record::{CallError, CallRecord, CallStatus, ErrorClass, Timing};
+
+/// One planned call: which target, which item, which repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedCall {
+    pub target: usize,
+    pub item: usize,
+    /// 0-based index within (target, item); warm-up calls come first.
+    pub call: u32,
+    pub warmup: bool,
+}
+
+/// Every planned call, interleaved so that all targets and items progress together
+/// (a stopped campaign leaves every item with a comparable number of calls).
+pub fn plan(targets: usize, items: usize, warmup: u32, repeats: u32) -> Vec<PlannedCall> {
+    let mut calls = Vec::with_capacity(targets * items * (warmup + repeats) as usize);
+    for call in 0..warmup + repeats {
+        for item in 0..items {
+            for target in 0..targets {
+                calls.push(PlannedCall {
+                    target,
+                    item,
+                    call,
+                    warmup: call < warmup,
+                });
+            }
+        }
+    }
+    calls
+}
+
+/// How the runner is told to stop.
+#[derive(Clone, Default)]
+pub struct RunControl {
+    /// Launch no new calls; calls in flight finish and are recorded.
+    pub stop: CancellationToken,
+    /// Calls in flight are abandoned and recorded as cancelled.
+    pub abort: CancellationToken,
+}
+
+/// What the runner needs: a backend per target and a request per item.
+pub struct Runner {
+    pub backends: Vec<Arc<dyn Backend>>,
+    pub target_names: Vec<String>,
+    pub item_names: Vec<String>,
+    pub requests: Vec<ChatRequest>,
+    pub concurrency: usize,
+    /// Session start; every timing is measured from it.
+    pub clock: Instant,
+}
+
+impl Runner {
+    /// Runs `plan` to completion or until stopped; every attempt goes to `records`.
+    /// Returns the number of planned calls that were launched.
+    pub async fn run(
+        self: Arc<Self>,
+        plan: Vec<PlannedCall>,
+        control: RunControl,
+        records: mpsc::UnboundedSender<CallRecord>,
+    ) -> usize {
+        let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let mut in_flight = JoinSet::new();
+        let mut launched = 0;
+        for planned in plan {
+            let permit = tokio::select! {
+                biased;
+                _ = control.stop.cancelled() => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            launched += 1;
+            let runner = Arc::clone(&self);
+            let abort = control.abort.clone();
+            let records = records.clone();
+            in_flight.spawn(async move {
+                let record = runner.attempt(planned, 1, &abort).await;
+                // The receiver only goes away when the session is failing; nothing to do then.
+                let _ = records.send(record);
+                drop(permit);
+            });
+            // Reap finished tasks as we go so the set stays small on long campaigns.
+            while in_flight.try_join_next().is_some() {}
+        }
+        while in_flight.join_next().await.is_some() {}
+        launched
+    }
+
+    async fn attempt(
+        &self,
+        planned: PlannedCall,
+        attempt: u32,
+        abort: &CancellationToken,
+    ) -> CallRecord {
+        let backend = &self.backends[planned.target];
+        let request = &self.requests[planned.item];
+        let sent = Instant::now();
+        let start_ms = ms(sent.duration_since(self.clock));
+        let result = tokio::select! {
+            biased;
+            _ = abort.cancelled() => None,
+            result = backend.call(request) => Some(result),
+        };
+        let latency_ms = ms(sent.elapsed());
+        let mut record = CallRecord {
+            target: self.target_names[planned.target].clone(),
+            item: self.item_names[planned.item].clone(),
+            call: planned.call,
+            attempt,
+            warmup: planned.warmup,
+            timing: Timing {
+                start_ms,
+                ttft_ms: None,
+                latency_ms,
+            },
+            status: CallStatus::Ok,
+            error: None,
+            output: None,
+            tokens: None,
+            logprobs: None,
+            finish_reason: None,
+            usage: None,
+            served: Default::default(),
+        };
+        match result {
+            Some(Ok(reply)) => {
+                record.timing.ttft_ms = reply.ttft.map(ms);
+                record.output = Some(reply.text);
+                record.tokens = reply.tokens;
+                record.logprobs = reply.logprobs;
+                record.finish_reason = reply.finish_reason;
+                record.usage = reply.usage;
+                record.served = reply.served;
+            }
+            Some(Err(failure)) => {
+                record.status = CallStatus::Error;
+                record.error = Some(CallError {
+                    class: failure.class,
+                    message: failure.message,
+                });
+            }
+            None => {
+                record.status = CallStatus::Cancelled;
+                record.error = Some(CallError {
+                    class: ErrorClass::Cancelled,
+                    message: "cancelled by the user while in flight".into(),
+                });
+            }
+        }
+        record
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    // Microsecond resolution keeps archives short and is finer than any network jitter.
+    (d.as_micros() as f64) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_interleaves_targets_and_items_with_warmup_first() {
+        let p = plan(2, 3, 1, 2);
+        assert_eq!(p.len(), 2 * 3 * 3);
+        assert!(p[..6].iter().all(|c| c.warmup && c.call == 0));
+        assert!(p[6..].iter().all(|c| !c.warmup));
+        assert_eq!(
+            (p[1].target, p[1].item),
+            (1, 0),
+            "targets alternate first so a stopped run stays balanced"
+        );
+        let last = p.last().unwrap();
+        assert_eq!((last.target, last.item, last.call), (1, 2, 2));
+    }
+}

@@ -1,0 +1,240 @@
+//! A session: one campaign from header to closing record. The runner produces call records;
+//! this is their one owner — it appends each to the archive (flushed), then folds it into the
+//! analysis, in that order, so an archive replayed later folds to the same snapshot.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::analysis::{AnalysisConfig, Analyzer, Snapshot};
+use crate::archive::{self, ArchiveWriter, Close, Header, SessionOutcome};
+use crate::conditions::{chat_request, conditions};
+use crate::protocol::Protocol;
+use crate::providers::Backend;
+use crate::record::{CallRecord, CallStatus};
+use crate::report;
+use crate::runner::{plan, RunControl, Runner};
+
+/// Pairwise similarity is exact up to this many distinct-output pairs per item.
+pub use crate::analysis::DEFAULT_PAIR_BUDGET;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot create the archive {path}: {source}")]
+    CreateArchive {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the archive {path}: {source}; the records before this one are kept")]
+    WriteArchive {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no data directory for sessions on this platform; give --out FILE")]
+    NoDataDir,
+}
+
+/// How a finished (or stopped) session ended.
+#[derive(Debug, Clone)]
+pub struct SessionResult {
+    pub archive: PathBuf,
+    pub identity: String,
+    pub snapshot: Snapshot,
+    pub close: Close,
+}
+
+impl SessionResult {
+    pub fn interrupted(&self) -> bool {
+        self.close.outcome != SessionOutcome::Completed
+    }
+}
+
+/// Everything needed to start a session.
+pub struct SessionSpec {
+    pub protocol: Protocol,
+    /// `backends[i]` serves `protocol.targets[i]`.
+    pub backends: Vec<Arc<dyn Backend>>,
+    /// Archive path; default: the platform data directory, named after the identity.
+    pub out: Option<PathBuf>,
+}
+
+/// The analysis configuration a protocol implies.
+pub fn analysis_config(protocol: &Protocol) -> AnalysisConfig {
+    AnalysisConfig {
+        answer: protocol.answer.clone(),
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: protocol.targets.iter().map(|t| t.name.clone()).collect(),
+        items: protocol
+            .items
+            .iter()
+            .map(|i| (i.name.clone(), i.expected.clone()))
+            .collect(),
+    }
+}
+
+/// Runs a whole session. `observe` sees every record after it is archived and folded
+/// (progress display, live views).
+pub async fn run_session(
+    spec: SessionSpec,
+    control: RunControl,
+    mut observe: impl FnMut(&CallRecord, &Analyzer),
+) -> Result<SessionResult, SessionError> {
+    let SessionSpec {
+        protocol,
+        backends,
+        out,
+    } = spec;
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let backend_refs: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref()).collect();
+    let conditions = conditions(&protocol, &backend_refs);
+    let header = Header::new(
+        conditions,
+        Some(protocol.path.display().to_string()),
+        started,
+    );
+    let identity = header.identity.clone();
+    let path =
+        match out {
+            Some(path) => path,
+            None => archive::default_dir().ok_or(SessionError::NoDataDir)?.join(
+                archive::session_file_name(started, &protocol.meta.name, &identity),
+            ),
+        };
+    let mut writer =
+        ArchiveWriter::create(&path, &header).map_err(|source| SessionError::CreateArchive {
+            path: path.clone(),
+            source,
+        })?;
+
+    let campaign = protocol.campaign;
+    let planned = plan(
+        protocol.targets.len(),
+        protocol.items.len(),
+        campaign.warmup,
+        campaign.repeats,
+    );
+    let planned_calls = planned.len() as u64;
+    let runner = Arc::new(Runner {
+        backends,
+        target_names: protocol.targets.iter().map(|t| t.name.clone()).collect(),
+        item_names: protocol.items.iter().map(|i| i.name.clone()).collect(),
+        requests: (0..protocol.items.len())
+            .map(|i| chat_request(&protocol, i))
+            .collect(),
+        concurrency: campaign.concurrency as usize,
+        clock,
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let run = tokio::spawn(runner.run(planned, control.clone(), tx));
+
+    let mut analyzer = Analyzer::new(analysis_config(&protocol));
+    let mut counts = Counts::default();
+    let mut write_error = None;
+    while let Some(record) = rx.recv().await {
+        if write_error.is_some() {
+            continue; // draining after a failure: nothing more can be kept
+        }
+        if let Err(source) = writer.append(&record) {
+            control.stop.cancel();
+            control.abort.cancel();
+            write_error = Some(source);
+            continue;
+        }
+        counts.add(&record);
+        analyzer.fold(&record);
+        observe(&record, &analyzer);
+    }
+    // The runner has dropped its sender, so it is done; a panic in it is a bug worth surfacing.
+    let launched = run.await.unwrap_or(0) as u64;
+    if let Some(source) = write_error {
+        return Err(SessionError::WriteArchive { path, source });
+    }
+
+    let snapshot = analyzer.snapshot();
+    let outcome = if launched == planned_calls && !control.stop.is_cancelled() {
+        SessionOutcome::Completed
+    } else {
+        SessionOutcome::Cancelled
+    };
+    let close = Close {
+        ended_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        outcome,
+        planned_calls,
+        records: counts.records,
+        ok: counts.ok,
+        errors: counts.errors,
+        cancelled: counts.cancelled,
+        summary: Some(report::summary_json(&snapshot, &path, &identity)),
+    };
+    writer
+        .close(&close)
+        .map_err(|source| SessionError::WriteArchive {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(SessionResult {
+        archive: path,
+        identity,
+        snapshot,
+        close,
+    })
+}
+
+/// Record counts for the closing record (every attempt, warm-up included).
+#[derive(Default)]
+struct Counts {
+    records: u64,
+    ok: u64,
+    errors: u64,
+    cancelled: u64,
+}
+
+impl Counts {
+    fn add(&mut self, record: &CallRecord) {
+        self.records += 1;
+        match record.status {
+            CallStatus::Ok => self.ok += 1,
+            CallStatus::Error => self.errors += 1,
+            CallStatus::Cancelled => self.cancelled += 1,
+        }
+    }
+}
+
+/// Folds an archive's call records into a fresh analysis, exactly as the live session did.
+pub fn analyse_archive(
+    path: &Path,
+) -> Result<(archive::Archive, Snapshot), crate::error::InputError> {
+    let archive = archive::read(path)?;
+    let protocol_like = analysis_config_from_conditions(&archive.header.conditions);
+    let mut analyzer = Analyzer::new(protocol_like);
+    for record in &archive.calls {
+        analyzer.fold(record);
+    }
+    let snapshot = analyzer.snapshot();
+    Ok((archive, snapshot))
+}
+
+/// The analysis configuration recorded in an archive's conditions.
+pub fn analysis_config_from_conditions(conditions: &serde_json::Value) -> AnalysisConfig {
+    let names = |key: &str| -> Vec<serde_json::Value> {
+        conditions[key].as_array().cloned().unwrap_or_default()
+    };
+    AnalysisConfig {
+        answer: serde_json::from_value(conditions["answer"].clone()).ok(),
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: names("targets")
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect(),
+        items: names("items")
+            .iter()
+            .filter_map(|i| {
+                let name = i["name"].as_str()?.to_string();
+                Some((name, i["expected"].as_str().map(str::to_string)))
+            })
+            .collect(),
+    }
+}
