@@ -72,7 +72,8 @@ fn options(user: &str) -> Vec<Candidate> {
 /// Numbers written in the prompt, first occurrence first; a value computed from the first
 /// `a op b` expression (op: + - * x × / ÷ plus minus times) comes first with a bonus.
 fn numbers(user: &str) -> Vec<Candidate> {
-    let toks: Vec<&str> = tokenize(user).into_iter().map(str::trim).collect();
+    let raw = tokenize(user);
+    let toks: Vec<&str> = raw.iter().map(|t| t.trim()).collect();
     let mut values: Vec<(usize, usize, f64, String)> = Vec::new(); // (first tok, last tok, value, text)
     let mut i = 0;
     while i < toks.len() {
@@ -85,11 +86,7 @@ fn numbers(user: &str) -> Vec<Candidate> {
                     .get(i + 2)
                     .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
             // "3.5" but not a sentence-ending "3. Next": the raw token carries no space.
-            if decimal
-                && !tokenize(user)
-                    .get(i + 2)
-                    .is_some_and(|r| r.starts_with(' '))
-            {
+            if decimal && !raw[i + 2].starts_with(' ') {
                 text = format!("{t}.{}", toks[i + 2]);
                 last = i + 2;
             }

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use super::answer::{self, Candidate};
-use super::params::{hash_vec, normalize, Params, DIM};
+use super::params::{hash_vec, normalize, Params, DIM, OUTLIER_DIMS};
 use super::reduce::{reduce, ReductionOrder};
 use super::sample::{log_softmax_at, Sampler};
 use super::tokenize::{tokenize, word_key};
@@ -22,7 +22,7 @@ const PROMPT_BOOST: f32 = 1.2;
 const TRIGRAM_WEIGHT: f32 = 0.9;
 /// Weight of the n-gram log probability: keeps text fluent against the topic pull.
 const NGRAM_WEIGHT: f32 = 1.5;
-const REPEAT_TRIGRAM_PENALTY: f32 = 3.0;
+const REPEAT_TRIGRAM_PENALTY: f32 = 5.0;
 const REPEAT_TOKEN_PENALTY: f32 = 0.6;
 const REPEAT_COUNT_CAP: u16 = 4;
 /// No end token before this many tokens.
@@ -31,7 +31,13 @@ const MIN_TOKENS: usize = 50;
 const END_START: usize = 60;
 const END_BASE: f32 = -2.5;
 const END_SLOPE: f32 = 0.06;
+/// Weight of the transition vector added to the candidate's embedding.
+const TRANSITION_WEIGHT: f32 = 1.0;
 const ANSWER_RELEVANCE: f32 = 6.0;
+/// Hidden-state magnitude in the outlier dimensions (+ in the first, nearly − in the second):
+/// the net effect is a small bias toward topical words, the gross terms are large.
+const OUTLIER_ACTIVATION: f32 = 16.0;
+const OUTLIER_RESIDUAL: f32 = 1.0 / 64.0;
 /// Terms before the DIM dot-product terms: n-gram, prompt boost, repetition penalty.
 const FIXED_TERMS: usize = 3;
 /// Number of terms summed for each candidate's score.
@@ -55,7 +61,10 @@ pub fn constants_bytes() -> Vec<u8> {
         END_START as f32,
         END_BASE,
         END_SLOPE,
+        TRANSITION_WEIGHT,
         ANSWER_RELEVANCE,
+        OUTLIER_ACTIVATION,
+        OUTLIER_RESIDUAL,
     ];
     c.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -82,6 +91,11 @@ fn text_vector(p: &Params, text: &str) -> [f32; DIM] {
     }
     normalize(&mut v);
     v
+}
+
+fn set_outlier_activations(h: &mut [f32; DIM]) {
+    h[OUTLIER_DIMS[0]] = OUTLIER_ACTIVATION;
+    h[OUTLIER_DIMS[1]] = -OUTLIER_ACTIVATION * (1.0 - OUTLIER_RESIDUAL);
 }
 
 /// Per-request prompt state: the prompt direction and a score boost per token id.
@@ -125,10 +139,21 @@ struct Decoder<'a> {
     seen: HashSet<u64>,
     prev2: u32,
     prev1: u32,
-    /// Scratch: candidate ids and their n-gram terms, then their scores.
-    cands: Vec<(u32, f32)>,
+    /// Scratch: the candidates, then their scores.
+    cands: Vec<Cand>,
     scores: Vec<f32>,
 }
+
+/// A candidate next token: its id, n-gram term and transition vector (`NO_TRANSITION` for
+/// the end token).
+#[derive(Clone, Copy)]
+struct Cand {
+    id: u32,
+    ngram: f32,
+    vec: u32,
+}
+
+const NO_TRANSITION: u32 = u32::MAX;
 
 fn trigram_key(a: u32, b: u32, c: u32) -> u64 {
     (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c)
@@ -140,6 +165,7 @@ impl<'a> Decoder<'a> {
         for d in 0..DIM {
             h[d] = PROMPT_SCALE * prompt.q[d];
         }
+        set_outlier_activations(&mut h);
         Decoder {
             p,
             prompt,
@@ -178,16 +204,22 @@ impl<'a> Decoder<'a> {
         };
         let (mut i, mut j) = (0, 0);
         while i < tri_succ.len() || j < bi_top.len() {
-            let a = tri_succ.get(i).map_or(u32::MAX, |x| x.0);
-            let b = bi_top.get(j).map_or(u32::MAX, |x| x.0);
+            let a = tri_succ.get(i).map_or(u32::MAX, |x| x.id);
+            let b = bi_top.get(j).map_or(u32::MAX, |x| x.id);
             let id = a.min(b);
-            let c3 = if a == id { tri_succ[i].1 } else { 0 };
+            let c3 = if a == id { tri_succ[i].count } else { 0 };
             let c2 = if b == id {
-                bi_top[j].1
+                bi_top[j].count
             } else {
                 bi_all
-                    .binary_search_by_key(&id, |x| x.0)
-                    .map_or(0, |k| bi_all[k].1)
+                    .binary_search_by_key(&id, |x| x.id)
+                    .map_or(0, |k| bi_all[k].count)
+            };
+            // The most specific context this continuation was seen in.
+            let vec = if a == id {
+                tri_succ[i].vec
+            } else {
+                bi_top[j].vec
             };
             if a == id {
                 i += 1;
@@ -199,7 +231,11 @@ impl<'a> Decoder<'a> {
             if tri_total > 0 {
                 prob += w3 * c3 as f32 / tri_total as f32;
             }
-            self.cands.push((id, NGRAM_WEIGHT * libm::logf(prob)));
+            self.cands.push(Cand {
+                id,
+                ngram: NGRAM_WEIGHT * libm::logf(prob),
+                vec,
+            });
         }
     }
 
@@ -208,7 +244,7 @@ impl<'a> Decoder<'a> {
         let p = self.p;
         self.scores.clear();
         let mut terms = [0.0f32; TERMS];
-        for &(id, ngram) in &self.cands {
+        for &Cand { id, ngram, vec } in &self.cands {
             let i = id as usize;
             let repeated = self.seen.contains(&trigram_key(self.prev2, self.prev1, id));
             // Squared specificity: repeating "the" is normal, repeating "yeast" five times is not.
@@ -222,8 +258,9 @@ impl<'a> Decoder<'a> {
             terms[1] = self.prompt.boost[i];
             terms[2] = -penalty;
             let row = p.row(id);
+            let tv = p.transition(vec);
             for d in 0..DIM {
-                terms[FIXED_TERMS + d] = self.h[d] * row[d];
+                terms[FIXED_TERMS + d] = self.h[d] * (row[d] + TRANSITION_WEIGHT * tv[d]);
             }
             self.scores.push(reduce(&terms, self.order));
         }
@@ -238,7 +275,11 @@ impl<'a> Decoder<'a> {
             for d in 0..DIM {
                 terms[FIXED_TERMS + d] = self.h[d] * p.end_embed[d];
             }
-            self.cands.push((p.end(), 0.0));
+            self.cands.push(Cand {
+                id: p.end(),
+                ngram: 0.0,
+                vec: NO_TRANSITION,
+            });
             self.scores.push(reduce(&terms, self.order));
         }
     }
@@ -250,6 +291,7 @@ impl<'a> Decoder<'a> {
             self.h[d] = PROMPT_SCALE * self.prompt.q[d] + CONTEXT_SCALE * self.ctx[d];
             self.doc[d] += row[d];
         }
+        set_outlier_activations(&mut self.h);
         self.counts[id as usize] = self.counts[id as usize].saturating_add(1);
         self.seen.insert(trigram_key(self.prev2, self.prev1, id));
         (self.prev2, self.prev1) = (self.prev1, id);
@@ -259,6 +301,10 @@ impl<'a> Decoder<'a> {
     /// was written (and asked), and the hidden state against the label's embedding.
     fn answer_scores(&self, cands: &[Candidate]) -> Vec<f32> {
         let mut topic = self.doc;
+        // The outlier dimensions carry no topic.
+        for d in OUTLIER_DIMS {
+            topic[d] = 0.0;
+        }
         normalize(&mut topic);
         for d in 0..DIM {
             topic[d] += self.prompt.q[d];
@@ -307,7 +353,7 @@ pub fn generate(p: &Params, req: &GenRequest, order: ReductionOrder) -> Generati
         dec.collect_candidates();
         dec.score(step);
         let k = sampler.choose(&dec.scores);
-        let id = dec.cands[k].0;
+        let id = dec.cands[k].id;
         if id == p.end() {
             finish = FinishReason::Stop;
             break;

@@ -19,12 +19,28 @@ pub const DIM: usize = 64;
 /// small enough that such tokens are near-tied in the last bits of their scores.
 const TOKEN_NOISE: f32 = 2.0e-6;
 /// How much a passage's own direction differs from its topic's.
-const PASSAGE_SPREAD: f32 = 0.7;
+const PASSAGE_SPREAD: f32 = 1.2;
+/// Dimensions where the hidden state carries large opposite activations (as real models'
+/// "massive activations" do): their two products nearly cancel, so every score passes
+/// through a large intermediate sum and its last bits depend on the summation order.
+pub const OUTLIER_DIMS: [usize; 2] = [0, DIM - 1];
+/// An embedding's value in both outlier dimensions is this plus its topic norm, so tokens
+/// with equal statistics stay exactly equal there.
+const OUTLIER_BASE: f32 = 0.25;
 /// Bigram successors kept as candidates per step (the most frequent ones).
 const MAX_BIGRAM_CANDIDATES: usize = 48;
 
-/// Successor counts, sorted by token id.
-pub type Successors = Vec<(u32, u32)>;
+/// One observed continuation of a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Succ {
+    pub id: u32,
+    pub count: u32,
+    /// Index of its transition vector: where in the corpus this continuation occurs.
+    pub vec: u32,
+}
+
+/// Successors, sorted by token id.
+pub type Successors = Vec<Succ>;
 
 pub struct WordInfo {
     /// Count-weighted mixture of the directions of the passages the word occurs in.
@@ -52,6 +68,9 @@ pub struct Params {
     pub bigram_top: Vec<Successors>,
     /// (previous-previous, previous) → successors with counts, and their total.
     pub trigram: BTreeMap<(u32, u32), (Successors, u32)>,
+    /// Transition vectors, row-major: the passage mixture of each n-gram's occurrences, so a
+    /// continuation is favoured when it continues text on the prompt's topic.
+    pub transitions: Vec<f32>,
     /// Lookup from token string to id.
     pub index: BTreeMap<String, u32>,
 }
@@ -64,6 +83,10 @@ impl Params {
     /// Id of the start-of-text context (never a candidate).
     pub fn bos(&self) -> u32 {
         self.vocab.len() as u32 + 1
+    }
+    pub fn transition(&self, vec: u32) -> &[f32] {
+        let i = vec as usize * DIM;
+        &self.transitions[i..i + DIM]
     }
     pub fn row(&self, id: u32) -> &[f32] {
         let i = id as usize * DIM;
@@ -105,8 +128,8 @@ impl Params {
         // Count tokens and words per passage, and n-grams over the whole corpus.
         let mut tok_counts: Vec<BTreeMap<usize, u32>> = vec![BTreeMap::new(); n];
         let mut word_counts: BTreeMap<String, BTreeMap<usize, u32>> = BTreeMap::new();
-        let mut bi: Vec<BTreeMap<u32, u32>> = vec![BTreeMap::new(); n + 2];
-        let mut tri: BTreeMap<(u32, u32), BTreeMap<u32, u32>> = BTreeMap::new();
+        let mut bi: Vec<BTreeMap<u32, PerPassage>> = vec![BTreeMap::new(); n + 2];
+        let mut tri: BTreeMap<(u32, u32), BTreeMap<u32, PerPassage>> = BTreeMap::new();
         for (pi, p) in passages.iter().enumerate() {
             let (mut a, mut b) = (bos, bos);
             for t in tokenize(p.text) {
@@ -115,8 +138,13 @@ impl Params {
                 if let Some(w) = word_key(t) {
                     *word_counts.entry(w).or_default().entry(pi).or_insert(0) += 1;
                 }
-                *bi[b as usize].entry(id).or_insert(0) += 1;
-                *tri.entry((a, b)).or_default().entry(id).or_insert(0) += 1;
+                *bi[b as usize].entry(id).or_default().entry(pi).or_insert(0) += 1;
+                *tri.entry((a, b))
+                    .or_default()
+                    .entry(id)
+                    .or_default()
+                    .entry(pi)
+                    .or_insert(0) += 1;
                 (a, b) = (b, id);
             }
         }
@@ -127,14 +155,17 @@ impl Params {
             let topic = mixture(&tok_counts[id], &passage_vecs);
             specificity.push(norm(&topic));
             let noise = hash_vec(&format!("token:{tok}"));
+            let start = embed.len();
             for d in 0..DIM {
                 embed.push(topic[d] + TOKEN_NOISE * noise[d]);
             }
+            set_outliers(&mut embed[start..], OUTLIER_BASE + norm(&topic));
         }
         let mut end_embed = hash_vec("token:<end>");
         for x in &mut end_embed {
             *x *= 0.1;
         }
+        set_outliers(&mut end_embed, OUTLIER_BASE);
 
         let n_passages = passages.len() as f32;
         let mut words: BTreeMap<String, WordInfo> = word_counts
@@ -158,19 +189,26 @@ impl Params {
             }
         }
 
-        let bigram: Vec<(Successors, u32)> = bi.into_iter().map(successors).collect();
+        let mut transitions = Vec::new();
+        let bigram: Vec<(Successors, u32)> = bi
+            .into_iter()
+            .map(|m| successors(m, &passage_vecs, &mut transitions))
+            .collect();
         let bigram_top = bigram
             .iter()
             .map(|(s, _)| {
                 let mut top = s.clone();
                 // Most frequent first, lower id first among equals; then back to id order.
-                top.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+                top.sort_by(|x, y| y.count.cmp(&x.count).then(x.id.cmp(&y.id)));
                 top.truncate(MAX_BIGRAM_CANDIDATES);
                 top.sort_unstable();
                 top
             })
             .collect();
-        let trigram = tri.into_iter().map(|(k, m)| (k, successors(m))).collect();
+        let trigram = tri
+            .into_iter()
+            .map(|(k, m)| (k, successors(m, &passage_vecs, &mut transitions)))
+            .collect();
 
         Params {
             vocab,
@@ -181,6 +219,7 @@ impl Params {
             bigram,
             bigram_top,
             trigram,
+            transitions,
             index,
         }
     }
@@ -195,7 +234,12 @@ impl Params {
             h.update(c.to_le_bytes());
         }
         h.update(super::generate::constants_bytes());
-        for x in self.embed.iter().chain(self.end_embed.iter()) {
+        for x in self
+            .embed
+            .iter()
+            .chain(self.end_embed.iter())
+            .chain(self.transitions.iter())
+        {
             h.update(x.to_le_bytes());
         }
         for (w, info) in &self.words {
@@ -233,9 +277,34 @@ fn split_passages(corpus: &str) -> Vec<Passage<'_>> {
     out
 }
 
-fn successors(m: BTreeMap<u32, u32>) -> (Successors, u32) {
-    let total = m.values().sum();
-    (m.into_iter().collect(), total)
+/// Occurrence counts per passage index.
+type PerPassage = BTreeMap<usize, u32>;
+
+/// Successor list and total count; appends each successor's transition vector.
+fn successors(
+    m: BTreeMap<u32, PerPassage>,
+    passage_vecs: &[[f32; DIM]],
+    transitions: &mut Vec<f32>,
+) -> (Successors, u32) {
+    let mut total = 0;
+    let mut out = Vec::with_capacity(m.len());
+    for (id, per) in m {
+        let count: u32 = per.values().sum();
+        total += count;
+        let vec = (transitions.len() / DIM) as u32;
+        let mut v = mixture(&per, passage_vecs);
+        // Transitions carry topic only; the outlier dimensions stay the embedding's.
+        set_outliers(&mut v, 0.0);
+        transitions.extend_from_slice(&v);
+        out.push(Succ { id, count, vec });
+    }
+    (out, total)
+}
+
+fn set_outliers(row: &mut [f32], value: f32) {
+    for d in OUTLIER_DIMS {
+        row[d] = value;
+    }
 }
 
 /// Count-weighted average of passage directions.
