@@ -84,7 +84,9 @@ fn bench(c: &mut Criterion) {
                 let batch = (iters - done).min(5_000);
                 let start = Instant::now();
                 for i in 0..batch {
-                    writer.append(&records[i as usize % records.len()]).expect("append");
+                    writer
+                        .append(&records[i as usize % records.len()])
+                        .expect("append");
                 }
                 elapsed += start.elapsed();
                 drop(writer);

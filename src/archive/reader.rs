@@ -62,8 +62,8 @@ pub(crate) fn read_bytes(bytes: &[u8], path: &Path) -> Result<Archive, InputErro
     })
 }
 
-/// The complete (`\n`-terminated) lines, without their terminator (or a `\r` before it), and
-/// whether a partial line followed them.
+/// The complete (`\n`-terminated) lines, without their terminator, and whether a partial line
+/// followed them. A `\r` stays: JSON parsing skips it, and `verify` must see it as a change.
 pub(crate) fn complete_lines(bytes: &[u8]) -> (impl Iterator<Item = &[u8]>, bool) {
     let (complete, tail) = match bytes.iter().rposition(|&b| b == b'\n') {
         Some(end) => bytes.split_at(end + 1),
@@ -71,8 +71,7 @@ pub(crate) fn complete_lines(bytes: &[u8]) -> (impl Iterator<Item = &[u8]>, bool
     };
     let lines = complete
         .split_inclusive(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\n").unwrap_or(l))
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        .map(|l| l.strip_suffix(b"\n").unwrap_or(l));
     (lines, !tail.is_empty())
 }
 
@@ -88,11 +87,8 @@ pub(crate) fn header_of(bytes: &[u8], path: &Path, line_no: usize) -> Result<Hea
         ))
         .field("kind"));
     }
-    match record
-        .body
-        .get("format_version")
-        .map(serde_json::Value::as_u64)
-    {
+    let body = record.body.into_map(path, line_no)?;
+    match body.get("format_version").map(serde_json::Value::as_u64) {
         Some(Some(v)) if v == u64::from(FORMAT_VERSION) => {}
         Some(Some(v)) => {
             return Err(at(format!(
@@ -108,5 +104,5 @@ pub(crate) fn header_of(bytes: &[u8], path: &Path, line_no: usize) -> Result<Hea
             )
         }
     }
-    line::decode(record.body, path, line_no)
+    line::decode(line::Body::Map(body), path, line_no)
 }
