@@ -423,3 +423,36 @@ fn random_text_and_logprobs_round_trip_exactly() {
         assert_eq!(bits(a), bits(b));
     }
 }
+
+#[test]
+fn a_large_archive_reads_the_same_on_several_threads_and_reports_the_first_problem() {
+    let big: Vec<CallRecord> = (0..800)
+        .map(|i| CallRecord::ok("t", "q", i, &format!("{i} {}", "word ".repeat(1200)), 1.0))
+        .collect();
+    let (_dir, path) = temp_archive(&big, true);
+    assert!(std::fs::metadata(&path).unwrap().len() > reader::PARALLEL_BYTES as u64);
+    let archive = read(&path).unwrap();
+    assert_eq!(archive.calls, big);
+    assert!(archive.close.is_some());
+
+    // A bad record late in the file and, earlier, a close in the middle: a sequential read
+    // meets the record after that close first, so that is what must be reported.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[790] = lines[790].replace(r#""status":"ok""#, r#""status":"bad""#);
+    lines[100] = lines.last().unwrap().clone();
+    let out = path.with_file_name("edited.jsonl");
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    let e = read(&out).unwrap_err();
+    assert_eq!(e.line, Some(102), "{e}");
+    assert!(e.message.contains("follows the closing record"), "{e}");
+    // Without that, the late bad record is found.
+    lines[100] = text.lines().nth(100).unwrap().to_string();
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    let e = read(&out).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(791), Some("status")),
+        "{e}"
+    );
+}
