@@ -47,11 +47,7 @@ impl fmt::Display for InputError {
             write!(f, "field `{field}`: ")?;
         }
         // Keep it one line whatever the underlying parser said.
-        let message = self
-            .message
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let message = self.message.split_whitespace().collect::<Vec<_>>().join(" ");
         write!(f, "{message}")
     }
 }

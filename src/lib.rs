@@ -5,8 +5,8 @@
 //! The core modules here know nothing of terminals beyond the headless report.
 
 pub mod analysis;
-pub mod archive;
 pub mod error;
+pub mod archive;
 pub mod local;
 pub mod protocol;
 pub mod record;

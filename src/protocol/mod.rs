@@ -191,9 +191,11 @@ impl Protocol {
         let file: ProtocolFile =
             toml::from_str(text).map_err(|e| InputError::new(path, e.message().to_string()))?;
         let items = if file.items.is_empty() {
-            let user = file.prompt.user.clone().ok_or_else(|| {
-                InputError::new(path, "give prompt.user or at least one [[items]]")
-            })?;
+            let user = file
+                .prompt
+                .user
+                .clone()
+                .ok_or_else(|| InputError::new(path, "give prompt.user or at least one [[items]]"))?;
             vec![Item {
                 name: "prompt".into(),
                 user,
