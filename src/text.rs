@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 /// `s` with control characters replaced: C0 and DEL by their Unicode control pictures
-/// (ESC → ␛, newline → ␤), C1 by U+FFFD. Everything else is kept.
+/// (ESC → ␛, newline → ␊), C1 by U+FFFD. Everything else is kept.
 pub fn inert(s: &str) -> Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
@@ -30,7 +30,7 @@ mod tests {
         let hostile = "ok\x1b[2J\x1b]0;title\x07\u{9b}31m\r\nend\x7f";
         let safe = inert(hostile);
         assert!(!safe.chars().any(char::is_control), "{safe:?}");
-        assert_eq!(safe, "ok␛[2J␛]0;title␇\u{fffd}31m␍␤end␡");
+        assert_eq!(safe, "ok␛[2J␛]0;title␇\u{fffd}31m␍␊end␡");
         assert!(matches!(inert("plain café"), Cow::Borrowed(_)));
     }
 }

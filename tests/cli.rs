@@ -136,7 +136,7 @@ fn table_names_the_measures_and_the_archive() {
     let data = tempfile::tempdir().unwrap();
     let o = reprise(data.path(), &["run", "tests/fixtures/run/greedy.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out = String::from_utf8(o.stdout).unwrap();
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
     for needle in [
         "modal share",
         "distinct",

@@ -109,27 +109,119 @@ pub(crate) fn unseal(line: &[u8]) -> Result<String, SealError> {
 
 /// A parsed line: its envelope and the remaining fields.
 #[derive(Debug)]
-pub(crate) struct Line {
+pub(crate) struct Line<'a> {
     pub kind: Kind,
     pub seq: u64,
     pub prev: Option<String>,
-    pub body: Map<String, Value>,
+    pub body: Body<'a>,
+}
+
+/// The fields of a line other than the envelope and the hash.
+#[derive(Debug)]
+pub(crate) enum Body<'a> {
+    /// Raw JSON members (`"a":1,"b":2`) at byte `offset` of the line, as reprise lays lines
+    /// out; decoded straight into the record type without an intermediate `Value`.
+    Members { json: &'a [u8], offset: usize },
+    /// Any other layout (say, a line rewritten by `jq`), already parsed.
+    Map(Map<String, Value>),
+}
+
+impl Body<'_> {
+    /// The fields as a JSON map.
+    pub(crate) fn into_map(
+        self,
+        file: &Path,
+        line_no: usize,
+    ) -> Result<Map<String, Value>, InputError> {
+        match self {
+            Body::Map(map) => Ok(map),
+            Body::Members { json, offset } => serde_json::from_slice(&object_of(json))
+                .map_err(|e| syntax_error(&e, offset, file, line_no)),
+        }
+    }
 }
 
 /// Parses one line (without its `\n`); `line_no` is 1-based, for messages.
-pub(crate) fn parse(bytes: &[u8], file: &Path, line_no: usize) -> Result<Line, InputError> {
-    let at = |message: String| InputError::new(file, message).at_line(Some(line_no));
-    let mut body: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_data() {
-            at("not a JSON object; not a reprise archive record".to_string())
-        } else {
-            at(format!(
-                "not valid JSON (column {}): {}",
-                e.column(),
-                strip_position(&e)
-            ))
+pub(crate) fn parse<'a>(
+    bytes: &'a [u8],
+    file: &Path,
+    line_no: usize,
+) -> Result<Line<'a>, InputError> {
+    match split(bytes) {
+        Some(line) => Ok(line),
+        None => parse_any_layout(bytes, file, line_no),
+    }
+}
+
+/// The envelope of a line laid out as the writer lays it out:
+/// `{"kind":"<kind>","seq":<n>[,"prev":"sha256:<hex>"],<members>,"hash":"sha256:<hex>"}`.
+fn split(line: &[u8]) -> Option<Line<'_>> {
+    let rest = line.strip_prefix(b"{\"kind\":\"")?;
+    let (kind, rest) = [Kind::Header, Kind::Call, Kind::Close]
+        .into_iter()
+        .find_map(|kind| Some((kind, rest.strip_prefix(kind.as_str().as_bytes())?)))?;
+    let rest = rest.strip_prefix(b"\",\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let seq: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let mut rest = &rest[digits..];
+    let mut prev = None;
+    if let Some(after) = rest.strip_prefix(b",\"prev\":\"sha256:") {
+        let hex = after.get(..HEX_LEN)?;
+        if !is_hex(hex) {
+            return None;
         }
-    })?;
+        prev = Some(format!("sha256:{}", std::str::from_utf8(hex).ok()?));
+        rest = after[HEX_LEN..].strip_prefix(b"\"")?;
+    }
+    let rest = rest.strip_prefix(b",")?;
+    let members = rest.get(..rest.len().checked_sub(SEAL_LEN)?)?;
+    if members.is_empty() || !is_seal(&rest[members.len()..]) {
+        return None;
+    }
+    Some(Line {
+        kind,
+        seq,
+        prev,
+        body: Body::Members {
+            json: members,
+            offset: line.len() - rest.len(),
+        },
+    })
+}
+
+fn is_hex(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
+fn is_seal(bytes: &[u8]) -> bool {
+    bytes.len() == SEAL_LEN
+        && bytes.starts_with(SEAL_START)
+        && bytes.ends_with(SEAL_END)
+        && is_hex(&bytes[SEAL_START.len()..SEAL_START.len() + HEX_LEN])
+}
+
+/// `{` + members + `}`.
+fn object_of(members: &[u8]) -> Vec<u8> {
+    let mut object = Vec::with_capacity(members.len() + 2);
+    object.push(b'{');
+    object.extend_from_slice(members);
+    object.push(b'}');
+    object
+}
+
+fn parse_any_layout<'a>(
+    bytes: &'a [u8],
+    file: &Path,
+    line_no: usize,
+) -> Result<Line<'a>, InputError> {
+    let at = |message: String| InputError::new(file, message).at_line(Some(line_no));
+    let mut body: Map<String, Value> =
+        serde_json::from_slice(bytes).map_err(|e| syntax_error(&e, 0, file, line_no))?;
     let kind = match body.remove("kind") {
         Some(Value::String(kind)) => match kind.as_str() {
             "header" => Kind::Header,
@@ -162,17 +254,47 @@ pub(crate) fn parse(bytes: &[u8], file: &Path, line_no: usize) -> Result<Line, I
         kind,
         seq,
         prev,
-        body,
+        body: Body::Map(body),
     })
+}
+
+/// A JSON error from parsing a whole line (or members found at byte `offset` of it).
+fn syntax_error(e: &serde_json::Error, offset: usize, file: &Path, line_no: usize) -> InputError {
+    let message = if e.is_data() {
+        "not a JSON object; not a reprise archive record".to_string()
+    } else {
+        // The members were parsed behind an added `{`, one byte before `offset`.
+        let column = (e.column() + offset).saturating_sub(usize::from(offset > 0));
+        format!("not valid JSON (column {column}): {}", strip_position(e))
+    };
+    InputError::new(file, message).at_line(Some(line_no))
 }
 
 /// Turns the body of a line into its record type, naming the offending field on failure.
 pub(crate) fn decode<T: DeserializeOwned>(
-    body: Map<String, Value>,
+    body: Body<'_>,
     file: &Path,
     line_no: usize,
 ) -> Result<T, InputError> {
-    serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
+    let result: Result<T, _> = match body {
+        Body::Map(map) => serde_path_to_error::deserialize(Value::Object(map)),
+        Body::Members { json, offset } => {
+            let object = object_of(json);
+            // Fast path without path tracking; on failure, decode again to name the field.
+            if let Ok(value) = serde_json::from_slice(&object) {
+                return Ok(value);
+            }
+            let syntax = |e: &serde_json::Error| syntax_error(e, offset, file, line_no);
+            // A field error in members that are not one well-formed object (`"a":1},{"b":2`)
+            // is really a syntax error; say so.
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&object) {
+                return Err(syntax(&e));
+            }
+            let mut de = serde_json::Deserializer::from_slice(&object);
+            serde_path_to_error::deserialize(&mut de)
+        }
+    };
+    result.map_err(|e| {
         let path = e.path().to_string();
         let error = InputError::new(file, strip_position(e.inner())).at_line(Some(line_no));
         if path.is_empty() || path == "." {

@@ -19,7 +19,7 @@ mod writer;
 
 pub use identity::{identity_of, session_file_name, short_identity};
 pub use reader::read;
-pub use sessions::{list_sessions, SessionInfo, SessionList};
+pub use sessions::{list_sessions, session_info, SessionInfo, SessionList};
 pub use verify::{verify, VerifyError, VerifyReport};
 pub use writer::ArchiveWriter;
 

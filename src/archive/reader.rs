@@ -37,21 +37,24 @@ pub(crate) fn read_bytes(bytes: &[u8], path: &Path) -> Result<Archive, InputErro
             }
         };
 
-    let mut calls = Vec::new();
+    let rest: Vec<(usize, &[u8])> = lines.collect();
+    let mut calls = Vec::with_capacity(rest.len());
     let mut close: Option<Close> = None;
-    for (line_no, bytes) in lines {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+    // In line order, so the first problem reported is the one a sequential read would meet.
+    for (line_no, decoded) in decode_lines(&rest, bytes.len(), path) {
+        let at = |message: &str| InputError::new(path, message).at_line(Some(line_no));
+        let decoded = decoded?;
+        if matches!(decoded, Decoded::Blank) {
             continue;
         }
-        let at = |message: &str| InputError::new(path, message).at_line(Some(line_no));
-        let record = line::parse(bytes, path, line_no)?;
         if close.is_some() {
             return Err(at("a record follows the closing record"));
         }
-        match record.kind {
-            Kind::Call => calls.push(line::decode::<CallRecord>(record.body, path, line_no)?),
-            Kind::Close => close = Some(line::decode(record.body, path, line_no)?),
-            Kind::Header => return Err(at("a second header; only line 1 may be a header")),
+        match decoded {
+            Decoded::Blank => {}
+            Decoded::Call(call) => calls.push(call),
+            Decoded::Close(c) => close = Some(c),
+            Decoded::Header => return Err(at("a second header; only line 1 may be a header")),
         }
     }
     Ok(Archive {
@@ -62,8 +65,75 @@ pub(crate) fn read_bytes(bytes: &[u8], path: &Path) -> Result<Archive, InputErro
     })
 }
 
-/// The complete (`\n`-terminated) lines, without their terminator (or a `\r` before it), and
-/// whether a partial line followed them.
+enum Decoded {
+    Blank,
+    Call(CallRecord),
+    Close(Close),
+    Header,
+}
+
+fn decode_line(bytes: &[u8], path: &Path, line_no: usize) -> Result<Decoded, InputError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Decoded::Blank);
+    }
+    let record = line::parse(bytes, path, line_no)?;
+    Ok(match record.kind {
+        Kind::Call => Decoded::Call(line::decode(record.body, path, line_no)?),
+        Kind::Close => Decoded::Close(line::decode(record.body, path, line_no)?),
+        Kind::Header => Decoded::Header,
+    })
+}
+
+/// Below this, threads cost more than they save.
+pub(crate) const PARALLEL_BYTES: usize = 4 << 20;
+
+/// Decodes the lines in order, on several threads for a large archive. Each thread stops at
+/// its first error; the caller stops there too, so nothing after it is needed.
+fn decode_lines(
+    lines: &[(usize, &[u8])],
+    total_bytes: usize,
+    path: &Path,
+) -> Vec<(usize, Result<Decoded, InputError>)> {
+    let decode_chunk = |chunk: &[(usize, &[u8])]| {
+        let mut out = Vec::with_capacity(chunk.len());
+        for &(line_no, bytes) in chunk {
+            let decoded = decode_line(bytes, path, line_no);
+            let failed = decoded.is_err();
+            out.push((line_no, decoded));
+            if failed {
+                break;
+            }
+        }
+        out
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || total_bytes < PARALLEL_BYTES || lines.len() < threads {
+        return decode_chunk(lines);
+    }
+    let chunk_len = lines.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(chunk_len)
+            .map(|chunk| (chunk, scope.spawn(move || decode_chunk(chunk))))
+            .collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for (chunk, handle) in handles {
+            match handle.join() {
+                Ok(decoded) => out.extend(decoded),
+                Err(_) => {
+                    let line_no = chunk.first().map(|&(n, _)| n);
+                    let message = "internal error while decoding these records";
+                    out.push((0, Err(InputError::new(path, message).at_line(line_no))));
+                    break;
+                }
+            }
+        }
+        out
+    })
+}
+
+/// The complete (`\n`-terminated) lines, without their terminator, and whether a partial line
+/// followed them. A `\r` stays: JSON parsing skips it, and `verify` must see it as a change.
 pub(crate) fn complete_lines(bytes: &[u8]) -> (impl Iterator<Item = &[u8]>, bool) {
     let (complete, tail) = match bytes.iter().rposition(|&b| b == b'\n') {
         Some(end) => bytes.split_at(end + 1),
@@ -71,8 +141,7 @@ pub(crate) fn complete_lines(bytes: &[u8]) -> (impl Iterator<Item = &[u8]>, bool
     };
     let lines = complete
         .split_inclusive(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\n").unwrap_or(l))
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        .map(|l| l.strip_suffix(b"\n").unwrap_or(l));
     (lines, !tail.is_empty())
 }
 
@@ -88,11 +157,8 @@ pub(crate) fn header_of(bytes: &[u8], path: &Path, line_no: usize) -> Result<Hea
         ))
         .field("kind"));
     }
-    match record
-        .body
-        .get("format_version")
-        .map(serde_json::Value::as_u64)
-    {
+    let body = record.body.into_map(path, line_no)?;
+    match body.get("format_version").map(serde_json::Value::as_u64) {
         Some(Some(v)) if v == u64::from(FORMAT_VERSION) => {}
         Some(Some(v)) => {
             return Err(at(format!(
@@ -108,5 +174,5 @@ pub(crate) fn header_of(bytes: &[u8], path: &Path, line_no: usize) -> Result<Hea
             )
         }
     }
-    line::decode(record.body, path, line_no)
+    line::decode(line::Body::Map(body), path, line_no)
 }

@@ -302,3 +302,157 @@ fn default_dir_honours_the_data_dir_variable() {
     }
     assert_eq!(dir, Some(PathBuf::from("/tmp/reprise-test-data/sessions")));
 }
+
+#[test]
+fn lines_rewritten_in_another_layout_still_read() {
+    let (_dir, path) = temp_archive(&records(), true);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // As `jq -c -S` would write them: keys sorted, so the envelope is no longer first.
+    let sorted: String = text
+        .lines()
+        .map(|l| {
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).unwrap();
+            assert_ne!(map.keys().next().map(String::as_str), Some("kind"));
+            serde_json::to_string(&map).unwrap() + "\n"
+        })
+        .collect();
+    let out = path.with_file_name("sorted.jsonl");
+    std::fs::write(&out, sorted).unwrap();
+    let (a, b) = (read(&path).unwrap(), read(&out).unwrap());
+    assert_eq!((a.header, a.calls, a.close), (b.header, b.calls, b.close));
+    // Different bytes, so verify rejects it.
+    assert!(verify(&out).is_err());
+}
+
+#[test]
+fn malformed_members_are_syntax_errors_at_the_right_column() {
+    let (_dir, path) = temp_archive(&records(), true);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line3 = text.lines().nth(2).unwrap();
+
+    let broken = line3.replace(r#""status":"ok""#, r#""status":ok"#);
+    let column = broken.find(":ok").unwrap() + 2;
+    let e = read(&with_line(&path, 3, &broken)).unwrap_err();
+    assert_eq!(e.line, Some(3));
+    assert!(
+        e.message
+            .starts_with(&format!("not valid JSON (column {column}): expected value")),
+        "{e}"
+    );
+
+    // Members that close the object early must not pass as one record.
+    let early = line3.replacen(r#","status":"#, r#"},{"status":"#, 1);
+    let e = read(&with_line(&path, 3, &early)).unwrap_err();
+    assert!(e.message.starts_with("not valid JSON"), "{e}");
+
+    let extra = line3.replace(r#""status":"ok""#, r#""status":"ok","colour":"red""#);
+    let e = read(&with_line(&path, 3, &extra)).unwrap_err();
+    assert!(e.message.starts_with("unknown field `colour`"), "{e}");
+}
+
+#[test]
+fn crlf_line_ends_read_but_do_not_verify() {
+    let (_dir, path) = temp_archive(&records(), true);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let out = path.with_file_name("crlf.jsonl");
+    std::fs::write(&out, text.replace('\n', "\r\n")).unwrap();
+    assert_eq!(read(&out).unwrap().calls, records());
+    let e = verify(&out).unwrap_err();
+    assert_eq!(e.record(), Some(0), "{e}");
+}
+
+#[test]
+fn random_text_and_logprobs_round_trip_exactly() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    // Edge characters: controls, JSON syntax, escapes-as-text, surrogate neighbours, the top.
+    let specials = [
+        '\0',
+        '\u{1}',
+        '\u{1f}',
+        '\u{7f}',
+        '"',
+        '\\',
+        '/',
+        '\n',
+        '\r',
+        '\t',
+        '\u{2028}',
+        '\u{d7ff}',
+        '\u{e000}',
+        '\u{fffd}',
+        '\u{ffff}',
+        '\u{10ffff}',
+        'u',
+        '{',
+        '}',
+    ];
+    let records: Vec<CallRecord> = (0..200)
+        .map(|i| {
+            let text: String = (0..rng.random_range(0..60))
+                .map(|_| match rng.random_range(0..3) {
+                    0 => specials[rng.random_range(0..specials.len())],
+                    1 => char::from(rng.random_range(0x20u8..0x7f)),
+                    _ => rng.random::<char>(),
+                })
+                .collect();
+            let mut r = CallRecord::ok("t", &text, i, &text, rng.random::<f64>() * 1e4);
+            r.tokens = Some(vec![text.clone(), String::new()]);
+            r.logprobs = Some(
+                (0..8)
+                    .map(|_| f32::from_bits(rng.random::<u32>()))
+                    .filter(|p| p.is_finite())
+                    .collect(),
+            );
+            r
+        })
+        .collect();
+    let (_dir, path) = temp_archive(&records, false);
+    let back = read(&path).unwrap().calls;
+    assert_eq!(back.len(), records.len());
+    for (a, b) in records.iter().zip(&back) {
+        assert_eq!(a, b);
+        // Bit-exact, not just equal (`-0.0 == 0.0`).
+        let bits = |r: &CallRecord| {
+            r.logprobs
+                .iter()
+                .flatten()
+                .map(|p| p.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(a), bits(b));
+    }
+}
+
+#[test]
+fn a_large_archive_reads_the_same_on_several_threads_and_reports_the_first_problem() {
+    let big: Vec<CallRecord> = (0..800)
+        .map(|i| CallRecord::ok("t", "q", i, &format!("{i} {}", "word ".repeat(1200)), 1.0))
+        .collect();
+    let (_dir, path) = temp_archive(&big, true);
+    assert!(std::fs::metadata(&path).unwrap().len() > reader::PARALLEL_BYTES as u64);
+    let archive = read(&path).unwrap();
+    assert_eq!(archive.calls, big);
+    assert!(archive.close.is_some());
+
+    // A bad record late in the file and, earlier, a close in the middle: a sequential read
+    // meets the record after that close first, so that is what must be reported.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[790] = lines[790].replace(r#""status":"ok""#, r#""status":"bad""#);
+    lines[100] = lines.last().unwrap().clone();
+    let out = path.with_file_name("edited.jsonl");
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    let e = read(&out).unwrap_err();
+    assert_eq!(e.line, Some(102), "{e}");
+    assert!(e.message.contains("follows the closing record"), "{e}");
+    // Without that, the late bad record is found.
+    lines[100] = text.lines().nth(100).unwrap().to_string();
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    let e = read(&out).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(791), Some("status")),
+        "{e}"
+    );
+}
