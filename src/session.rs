@@ -154,7 +154,8 @@ pub async fn run_session(
     }
 
     let snapshot = analyzer.snapshot();
-    let outcome = if launched == planned_calls && !control.stop.is_cancelled() {
+    // Stopped after the last launch, the campaign still completed unless calls were abandoned.
+    let outcome = if launched == planned_calls && counts.cancelled == 0 {
         SessionOutcome::Completed
     } else {
         SessionOutcome::Cancelled
