@@ -4,7 +4,7 @@ use regex::Regex;
 
 use crate::protocol::{AnswerSpec, Normalize};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AnswerPatternError {
     #[error("answer pattern is not a valid regex: {0}")]
     Invalid(String),

@@ -14,6 +14,13 @@ pub struct BootstrapCache {
     last: Mutex<Option<Cached>>,
 }
 
+/// A copy starts with an empty cache: it is only an optimisation.
+impl Clone for BootstrapCache {
+    fn clone(&self) -> Self {
+        BootstrapCache::default()
+    }
+}
+
 /// Modal shares (as bits) and the interval computed from them.
 type Cached = (Vec<u64>, Option<[f64; 2]>);
 

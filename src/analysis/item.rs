@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use super::answer::AnswerExtractor;
 use super::divergence::{branches, shared_prefix, Output};
 use super::measures::{entropy_bits, pairwise_agreement, wilson_interval, Z95};
-use super::similarity::{ned, token_distance, PairStore};
+use super::similarity::{token_distance, CharText, PairStore};
 use super::tokenize::{word_tokens, Interner};
 use super::{Cluster, ItemSnapshot, LatencySummary, PairEstimate, Verdict};
 use crate::record::{CallRecord, CallStatus, ErrorClass};
@@ -19,8 +19,11 @@ pub(crate) struct Shared<'a> {
     pub extractor: Option<&'a AnswerExtractor>,
 }
 
+#[derive(Clone)]
 struct ClusterState {
     text: Arc<str>,
+    /// The text as edit distances read it.
+    chars: CharText,
     tokens: Arc<[String]>,
     ids: Vec<u32>,
     count: u64,
@@ -37,6 +40,7 @@ enum CallOutcome {
     Cancelled,
 }
 
+#[derive(Clone)]
 struct CallState {
     succeeded: bool,
     latest_attempt: u32,
@@ -53,6 +57,7 @@ impl CallState {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct ItemState {
     name: String,
     /// Normalised expected answer, when there is one and a pattern.
@@ -225,11 +230,12 @@ impl ItemState {
             None => self.failed_extractions += 1,
         }
         let text: Arc<str> = text.into();
+        let chars = CharText::shared(text.clone());
         let k = self.clusters.len();
         let clusters = &self.clusters;
         self.pairs.add_output(k, |l| {
             let o = &clusters[l];
-            (ned(&o.text, &text), token_distance(&o.ids, &ids))
+            (o.chars.ned(&chars), token_distance(&o.ids, &ids))
         });
         let prefix = self
             .modal
@@ -241,6 +247,7 @@ impl ItemState {
         let id = u32::try_from(k).unwrap_or(u32::MAX);
         self.clusters.push(ClusterState {
             text: text.clone(),
+            chars,
             tokens,
             ids,
             count: 0,

@@ -7,6 +7,7 @@
 mod answer;
 mod battery;
 mod divergence;
+mod edit;
 mod item;
 pub mod measures;
 mod similarity;
@@ -21,12 +22,11 @@ use crate::protocol::AnswerSpec;
 use crate::record::{CallRecord, ErrorClass};
 
 pub use answer::{extract_answer, normalize, AnswerExtractor, AnswerPatternError};
-pub use similarity::{ned, DEFAULT_PAIR_BUDGET};
-pub use tokenize::word_tokens;
+pub use similarity::{ned, token_distance, DEFAULT_PAIR_BUDGET, SAMPLE_PER_OUTPUT};
+pub use tokenize::{word_tokens, Interner};
 
 use battery::BootstrapCache;
 use item::{ItemState, Shared};
-use tokenize::Interner;
 
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
@@ -40,6 +40,7 @@ pub struct AnalysisConfig {
     pub items: Vec<(String, Option<String>)>,
 }
 
+#[derive(Clone)]
 struct TargetState {
     name: String,
     items: Vec<ItemState>,
@@ -47,6 +48,8 @@ struct TargetState {
     bootstrap: BootstrapCache,
 }
 
+/// Cloning forks the analysis (e.g. to compare what-ifs); it copies every cached output.
+#[derive(Clone)]
 pub struct Analyzer {
     config: AnalysisConfig,
     extractor: Option<AnswerExtractor>,

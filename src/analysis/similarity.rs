@@ -5,14 +5,23 @@
 //! Beyond it, each new output is compared with a fixed-seed random sample of earlier outputs
 //! and each sampled pair carries its Horvitz–Thompson weight 1/p, which keeps the sums unbiased.
 
+use std::sync::Arc;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rapidfuzz::distance::levenshtein;
 
-/// Distinct-output pairs computed exhaustively before sampling starts. 2,080 pairs = 65
-/// distinct outputs all compared; past that each new output is compared with 64 sampled ones,
-/// which bounds a new-output fold at 64 comparisons (see benches/analysis.rs for the cost).
-pub const DEFAULT_PAIR_BUDGET: u64 = 2080;
+use super::edit;
+
+/// Distinct-output pairs computed exhaustively before sampling starts: 1,225 pairs = the first
+/// 50 distinct outputs all compared with each other. A new output then costs at most 49
+/// comparisons: ~0.4 ms for ~1,000-token near-duplicates, ~55 ms for unrelated texts of that
+/// length (figures from benches/analysis.rs).
+pub const DEFAULT_PAIR_BUDGET: u64 = 1225;
+
+/// Past the budget, each new output is compared with this many earlier ones (fewer if the
+/// budget is tiny). The estimate rests on 16 more pairs per distinct output, which is plenty
+/// for a mean, and a fold stays cheap even for unrelated outputs.
+pub const SAMPLE_PER_OUTPUT: usize = 16;
 
 /// Fixed point for the weighted sums: integer sums make the result independent of the order
 /// in which the same pairs were folded.
@@ -23,16 +32,60 @@ const SAMPLE_SEED: u64 = 0x7061_6972_7361_6d70;
 /// Normalised character edit distance: Levenshtein over chars / the longer length in chars.
 /// Two empty strings are at distance 0.
 pub fn ned(a: &str, b: &str) -> f64 {
-    let (la, lb) = (a.chars().count(), b.chars().count());
-    normalised(levenshtein::distance(a.chars(), b.chars()), la.max(lb))
+    CharText::new(a).ned(&CharText::new(b))
 }
 
 /// Normalised token edit distance over interned token ids.
 pub fn token_distance(a: &[u32], b: &[u32]) -> f64 {
-    normalised(
-        levenshtein::distance(a.iter().copied(), b.iter().copied()),
-        a.len().max(b.len()),
-    )
+    normalised(edit::distance(a, b), a.len().max(b.len()))
+}
+
+/// A text ready for char-level distances: ASCII text is compared as bytes (one byte, one
+/// char), sharing the cluster's text; other text keeps its chars decoded once.
+#[derive(Debug, Clone)]
+pub struct CharText {
+    wide: Option<Vec<char>>,
+    ascii: Arc<str>,
+}
+
+impl CharText {
+    pub fn new(text: &str) -> Self {
+        CharText::shared(text.into())
+    }
+
+    pub fn shared(text: Arc<str>) -> Self {
+        if text.is_ascii() {
+            CharText {
+                wide: None,
+                ascii: text,
+            }
+        } else {
+            CharText {
+                wide: Some(text.chars().collect()),
+                ascii: Arc::from(""),
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.wide.as_ref().map_or(self.ascii.len(), Vec::len)
+    }
+
+    fn chars(&self) -> std::borrow::Cow<'_, [char]> {
+        match &self.wide {
+            Some(w) => w.as_slice().into(),
+            None => self.ascii.chars().collect(),
+        }
+    }
+
+    pub fn ned(&self, other: &CharText) -> f64 {
+        let longest = self.len().max(other.len());
+        let d = match (&self.wide, &other.wide) {
+            (None, None) => edit::distance(self.ascii.as_bytes(), other.ascii.as_bytes()),
+            _ => edit::distance(&self.chars(), &other.chars()),
+        };
+        normalised(d, longest)
+    }
 }
 
 fn normalised(dist: usize, longest: usize) -> f64 {
@@ -53,9 +106,9 @@ struct Edge {
 }
 
 /// Running sums Σ_{k<l} cₖ·c_l·d(k,l)/π(k,l) for character and token distances.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PairStore {
-    /// Comparisons made for one new output once the budget is exceeded.
+    /// Earlier outputs a new one may be compared with while within the budget.
     row_cap: usize,
     budget: u64,
     adj: Vec<Vec<Edge>>,
@@ -104,7 +157,8 @@ impl PairStore {
             (0..k).collect()
         } else {
             self.exact = false;
-            let mut s = rand::seq::index::sample(&mut self.rng, k, self.row_cap).into_vec();
+            let m = self.row_cap.min(SAMPLE_PER_OUTPUT);
+            let mut s = rand::seq::index::sample(&mut self.rng, k, m).into_vec();
             // Sorted so the distances are computed in a stable, cache-friendly order.
             s.sort_unstable();
             s
@@ -193,7 +247,7 @@ mod tests {
 
     #[test]
     fn row_cap_matches_budget() {
-        assert_eq!(row_cap(DEFAULT_PAIR_BUDGET), 64);
+        assert_eq!(row_cap(DEFAULT_PAIR_BUDGET), 49);
         assert_eq!(row_cap(10), 4);
         assert_eq!(row_cap(0), 1);
         assert_eq!(row_cap(1), 1);

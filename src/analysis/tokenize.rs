@@ -36,7 +36,7 @@ pub fn word_tokens(text: &str) -> Vec<&str> {
 }
 
 /// Maps token strings to dense u32 ids, shared by all items of an analyzer.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Interner {
     ids: HashMap<Box<str>, u32>,
 }
