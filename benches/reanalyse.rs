@@ -49,6 +49,24 @@ fn write_archive(dir: &std::path::Path, distinct: usize) -> std::path::PathBuf {
     path
 }
 
+/// A realistic local-model session: one greedy biography, with tokens and logprobs, 10,000 times.
+fn write_local_archive(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("bench-local.jsonl");
+    let header = Header::new(json!({}), None, SystemTime::now());
+    let mut w = ArchiveWriter::create(&path, &header).unwrap();
+    let g = reprise::local::LocalModel::builtin().generate(&reprise::local::GenRequest {
+        user: "Tell me about Richard Feynman.".into(),
+        ..Default::default()
+    });
+    for call in 0..10_000u32 {
+        let mut r = CallRecord::ok("local", "prompt", call, &g.text, 3.0);
+        r.tokens = Some(g.tokens.clone());
+        r.logprobs = Some(g.logprobs.clone());
+        w.append(&r).unwrap();
+    }
+    path
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("reanalyse_10k_calls");
@@ -59,6 +77,10 @@ fn bench(c: &mut Criterion) {
             b.iter(|| reprise::session::analyse_archive(&path).unwrap())
         });
     }
+    let path = write_local_archive(dir.path());
+    g.bench_function("local_model_with_tokens_and_logprobs", |b| {
+        b.iter(|| reprise::session::analyse_archive(&path).unwrap())
+    });
     g.finish();
 }
 
