@@ -280,9 +280,14 @@ impl Progress {
         }
         let bar = indicatif::ProgressBar::new(total);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} calls · {per_sec} · eta {eta} {msg}",
+            "{bar:30} {pos}/{len} calls · {rate} · eta {eta} {msg}",
         ) {
-            bar.set_style(style);
+            bar.set_style(style.with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} calls/s", state.per_sec());
+                },
+            ));
         }
         Progress { bar: Some(bar) }
     }
