@@ -139,7 +139,7 @@ impl Runner {
                 record.timing.ttft_ms = reply.ttft.map(ms);
                 record.output = Some(reply.text);
                 record.tokens = reply.tokens;
-                record.logprobs = reply.logprobs;
+                record.logprobs = reply.logprobs.map(finite_logprobs);
                 record.finish_reason = reply.finish_reason;
                 record.usage = reply.usage;
                 record.served = reply.served;
@@ -163,6 +163,17 @@ impl Runner {
     }
 }
 
+/// JSON has no infinities: a logprob of −∞ (a token the server thought impossible) is kept
+/// as the most negative f32, so the record stays writable and the value stays meaningful.
+fn finite_logprobs(mut logprobs: Vec<f32>) -> Vec<f32> {
+    for lp in &mut logprobs {
+        if !lp.is_finite() {
+            *lp = if *lp > 0.0 { f32::MAX } else { f32::MIN };
+        }
+    }
+    logprobs
+}
+
 fn ms(d: std::time::Duration) -> f64 {
     // Microsecond resolution keeps archives short and is finer than any network jitter.
     (d.as_micros() as f64) / 1000.0
@@ -171,6 +182,114 @@ fn ms(d: std::time::Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Params;
+    use crate::providers::{CallFailure, Reply};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails every third call with a server error; answers the rest with an impossible token.
+    struct Flaky {
+        calls: AtomicU32,
+        in_flight: AtomicU32,
+        peak: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl Backend for Flaky {
+        fn request_body(&self, _: &ChatRequest) -> serde_json::Value {
+            serde_json::json!({})
+        }
+        fn endpoint(&self) -> String {
+            "test".into()
+        }
+        async fn call(&self, _: &ChatRequest) -> Result<Reply, CallFailure> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if self.calls.fetch_add(1, Ordering::SeqCst) % 3 == 2 {
+                return Err(CallFailure {
+                    class: ErrorClass::Server,
+                    message: "500".into(),
+                });
+            }
+            Ok(Reply {
+                text: "x".into(),
+                logprobs: Some(vec![-0.5, f32::NEG_INFINITY]),
+                ..Default::default()
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_planned_call_is_recorded_failures_included_under_the_limit() {
+        let backend = Arc::new(Flaky {
+            calls: AtomicU32::new(0),
+            in_flight: AtomicU32::new(0),
+            peak: AtomicU32::new(0),
+        });
+        let runner = Arc::new(Runner {
+            backends: vec![backend.clone()],
+            target_names: vec!["t".into()],
+            item_names: vec!["i".into()],
+            requests: vec![ChatRequest {
+                system: None,
+                user: "u".into(),
+                params: Params::default(),
+            }],
+            concurrency: 3,
+            clock: Instant::now(),
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let launched = runner
+            .run(plan(1, 1, 0, 30), RunControl::default(), tx)
+            .await;
+        assert_eq!(launched, 30);
+        let mut records = Vec::new();
+        while let Some(r) = rx.recv().await {
+            records.push(r);
+        }
+        assert_eq!(records.len(), 30);
+        let mut calls: Vec<u32> = records.iter().map(|r| r.call).collect();
+        calls.sort_unstable();
+        assert_eq!(calls, (0..30).collect::<Vec<_>>(), "each call once");
+        let errors = records
+            .iter()
+            .filter(|r| r.status == CallStatus::Error)
+            .count();
+        assert_eq!(errors, 10);
+        assert!(
+            backend.peak.load(Ordering::SeqCst) <= 3,
+            "concurrency limit held"
+        );
+        let ok = records.iter().find(|r| r.status == CallStatus::Ok).unwrap();
+        assert_eq!(ok.logprobs, Some(vec![-0.5, f32::MIN]), "−∞ kept writable");
+        assert!(records.iter().all(|r| r.timing.latency_ms >= 2.0));
+    }
+
+    #[tokio::test]
+    async fn stop_launches_nothing_more() {
+        let control = RunControl::default();
+        control.stop.cancel();
+        let runner = Arc::new(Runner {
+            backends: vec![Arc::new(Flaky {
+                calls: AtomicU32::new(0),
+                in_flight: AtomicU32::new(0),
+                peak: AtomicU32::new(0),
+            })],
+            target_names: vec!["t".into()],
+            item_names: vec!["i".into()],
+            requests: vec![ChatRequest {
+                system: None,
+                user: "u".into(),
+                params: Params::default(),
+            }],
+            concurrency: 2,
+            clock: Instant::now(),
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await, 0);
+        assert!(rx.recv().await.is_none());
+    }
 
     #[test]
     fn plan_interleaves_targets_and_items_with_warmup_first() {

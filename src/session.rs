@@ -131,8 +131,9 @@ pub async fn run_session(
     let run = tokio::spawn(runner.run(planned, control.clone(), tx));
 
     let mut analyzer = Analyzer::new(analysis_config(&protocol));
-    let mut counts = Counts::default();
     let mut write_error = None;
+    // Calls abandoned in flight (second Ctrl-C): the campaign is then not complete.
+    let mut abandoned = 0u64;
     while let Some(record) = rx.recv().await {
         if write_error.is_some() {
             continue; // draining after a failure: nothing more can be kept
@@ -143,7 +144,7 @@ pub async fn run_session(
             write_error = Some(source);
             continue;
         }
-        counts.add(&record);
+        abandoned += u64::from(record.status == CallStatus::Cancelled);
         analyzer.fold(&record);
         observe(&record, &analyzer);
     }
@@ -155,21 +156,16 @@ pub async fn run_session(
 
     let snapshot = analyzer.snapshot();
     // Stopped after the last launch, the campaign still completed unless calls were abandoned.
-    let outcome = if launched == planned_calls && counts.cancelled == 0 {
+    let outcome = if launched == planned_calls && abandoned == 0 {
         SessionOutcome::Completed
     } else {
         SessionOutcome::Cancelled
     };
-    let close = Close {
-        ended_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+    let close = writer.close_record(
         outcome,
         planned_calls,
-        records: counts.records,
-        ok: counts.ok,
-        errors: counts.errors,
-        cancelled: counts.cancelled,
-        summary: Some(report::summary_json(&snapshot, &path, &identity)),
-    };
+        Some(report::summary_json(&snapshot, &path, &identity)),
+    );
     writer
         .close(&close)
         .map_err(|source| SessionError::WriteArchive {
@@ -182,26 +178,6 @@ pub async fn run_session(
         snapshot,
         close,
     })
-}
-
-/// Record counts for the closing record (every attempt, warm-up included).
-#[derive(Default)]
-struct Counts {
-    records: u64,
-    ok: u64,
-    errors: u64,
-    cancelled: u64,
-}
-
-impl Counts {
-    fn add(&mut self, record: &CallRecord) {
-        self.records += 1;
-        match record.status {
-            CallStatus::Ok => self.ok += 1,
-            CallStatus::Error => self.errors += 1,
-            CallStatus::Cancelled => self.cancelled += 1,
-        }
-    }
 }
 
 /// Folds an archive's call records into a fresh analysis, exactly as the live session did.
