@@ -79,6 +79,7 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
             "first split",
             "p50 ms",
             "p99 ms",
+            "tok/s",
         ];
         let rows: Vec<Vec<String>> = target.items.iter().map(item_row).collect();
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -177,6 +178,8 @@ fn item_row(item: &ItemSnapshot) -> Vec<String> {
         } else {
             "—".into()
         },
+        item.tokens_per_s
+            .map_or_else(|| "—".into(), |t| format!("{t:.0}")),
     ]
 }
 

@@ -393,12 +393,17 @@ impl ItemState {
 
     fn latency_summary(&self) -> LatencySummary {
         match &self.latency {
-            Some(h) if self.n > 0 => LatencySummary {
-                p50: h.value_at_quantile(0.5) as f64 / 1000.0,
-                p90: h.value_at_quantile(0.9) as f64 / 1000.0,
-                p99: h.value_at_quantile(0.99) as f64 / 1000.0,
-                max: self.latency_max_us as f64 / 1000.0,
-            },
+            Some(h) if self.n > 0 => {
+                // The histogram rounds to 3 significant figures; a percentile never exceeds
+                // the exact maximum.
+                let q = |q| h.value_at_quantile(q).min(self.latency_max_us) as f64 / 1000.0;
+                LatencySummary {
+                    p50: q(0.5),
+                    p90: q(0.9),
+                    p99: q(0.99),
+                    max: self.latency_max_us as f64 / 1000.0,
+                }
+            }
             _ => LatencySummary::default(),
         }
     }

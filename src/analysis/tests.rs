@@ -416,6 +416,7 @@ fn backend_tokens_latency_and_throughput() {
     assert!((l.p90 - 90.0).abs() < 0.1, "{l:?}");
     assert!((l.p99 - 99.0).abs() < 0.1, "{l:?}");
     assert_eq!(l.max, 100.0);
+    assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, "{l:?}");
     // 400 tokens over 5.05 s.
     assert!((i.tokens_per_s.unwrap() - 400.0 / 5.05).abs() < 1e-9);
 }
@@ -536,4 +537,17 @@ fn snapshot_serialises_for_the_report() {
     let json = serde_json::to_string(&s).unwrap();
     assert!(json.contains(r#""verdict":"diverged""#), "{json}");
     assert!(json.contains(r#""tokenizer":"words""#), "{json}");
+}
+
+#[test]
+fn percentiles_never_exceed_the_exact_maximum() {
+    // 17.577 ms sits inside an HDR bucket whose upper edge is 17.583 ms.
+    let mut a = Analyzer::new(config(&["q"]));
+    for (call, ms) in [1.31, 2.2, 17.577].into_iter().enumerate() {
+        a.fold(&CallRecord::ok("t", "q", call as u32, "x", ms));
+    }
+    let s = a.snapshot();
+    let l = item(&s, "t", "q").latency_ms;
+    assert_eq!(l.max, 17.577);
+    assert!(l.p99 <= l.max, "{l:?}");
 }
