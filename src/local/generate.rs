@@ -334,9 +334,11 @@ impl<'a> Decoder<'a> {
             .iter()
             .zip(knowledge)
             .map(|(c, &k)| {
-                let opt = text_vector(self.p, &c.text);
+                // A bare value is judged by its own spelling, like any corpus answer.
+                let text = if c.text.is_empty() { &c.label } else { &c.text };
+                let opt = text_vector(self.p, text);
                 let mut rel = 0.0f32;
-                if !c.text.is_empty() {
+                {
                     for d in 0..DIM {
                         rel += topic[d] * opt[d];
                     }
