@@ -16,18 +16,111 @@ pub struct Candidate {
 
 /// Score bonus for the value computed from an arithmetic expression in the prompt.
 pub const COMPUTED_BONUS: f32 = 3.0;
+/// Bonus for the same expression read left to right, ignoring precedence: a likely slip.
+pub const SLIP_BONUS: f32 = 1.5;
 
-/// The answer candidates, when `user` asks for a final answer and offers some.
-pub fn detect(user: &str) -> Option<Vec<Candidate>> {
+/// What kind of answer the prompt asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One of the lettered options.
+    Choice,
+    Number,
+    /// A word or name, e.g. `Answer: <city>`.
+    Free,
+}
+
+/// A prompt that asks for a final answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asked {
+    /// Candidates found in the prompt itself (options, numbers, computed values).
+    pub candidates: Vec<Candidate>,
+    /// The question without its options and answer instructions, plus the answer's type
+    /// word (`<city>` → "city"): what the answer must go with.
+    pub question: String,
+    pub kind: Kind,
+}
+
+/// What `user` asks for, when it asks for a final answer.
+pub fn detect(user: &str) -> Option<Asked> {
     let options = options(user);
+    let placeholder = placeholder(user);
+    let mut question: String = sentences(user)
+        .into_iter()
+        .filter(|s| !s.to_lowercase().contains("answer"))
+        .filter(|s| {
+            !options
+                .iter()
+                .any(|o| !o.text.is_empty() && s.contains(&o.text))
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     if options.len() >= 2 {
-        return Some(options);
+        return Some(Asked {
+            candidates: options,
+            question,
+            kind: Kind::Choice,
+        });
     }
     if !user.to_lowercase().contains("answer") {
         return None;
     }
     let numbers = numbers(user);
-    (!numbers.is_empty()).then_some(numbers)
+    let kind = match placeholder.as_deref() {
+        Some("number") => Kind::Number,
+        Some(_) => Kind::Free,
+        None if numbers.is_empty() => Kind::Free,
+        None => Kind::Number,
+    };
+    if let Some(p) = placeholder {
+        question.push(' ');
+        question.push_str(&p);
+    }
+    Some(Asked {
+        candidates: if kind == Kind::Number {
+            numbers
+        } else {
+            Vec::new()
+        },
+        question,
+        kind,
+    })
+}
+
+/// The word in `<...>` after "Answer:", lowercased, e.g. "city".
+fn placeholder(user: &str) -> Option<String> {
+    let lower = user.to_lowercase();
+    let at = lower.find("answer:")?;
+    let rest = &lower[at..];
+    let open = rest.find('<')?;
+    let close = rest[open..].find('>')? + open;
+    let word = rest[open + 1..close].trim();
+    (!word.is_empty()).then(|| word.to_string())
+}
+
+/// The prompt split after . ? ! and line breaks (decimal points are not followed by a space).
+fn sentences(user: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = user.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let end = match b {
+            b'\n' => true,
+            b'.' | b'?' | b'!' => bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()),
+            _ => false,
+        };
+        if end {
+            let s = user[start..=i].trim();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            start = i + 1;
+        }
+    }
+    let s = user[start..].trim();
+    if !s.is_empty() {
+        out.push(s);
+    }
+    out
 }
 
 /// Options such as `A) text`, `(B) text`, `C. text` or `D: text`, in order A, B, C, D.
@@ -99,27 +192,50 @@ fn numbers(user: &str) -> Vec<Candidate> {
         }
     }
     let mut out: Vec<Candidate> = Vec::new();
-    for w in values.windows(2) {
-        let (a, b) = (&w[0], &w[1]);
-        let between: Vec<&str> = toks[a.1 + 1..b.0]
-            .iter()
-            .copied()
-            .filter(|t| !t.is_empty())
-            .collect();
-        let op = match between.as_slice() {
-            ["+"] | ["plus"] => Some(a.2 + b.2),
-            ["-"] | ["minus"] => Some(a.2 - b.2),
-            ["*"] | ["x"] | ["×"] | ["times"] => Some(a.2 * b.2),
-            ["/"] | ["÷"] | ["divided", "by"] if b.2 != 0.0 => Some(a.2 / b.2),
-            _ => None,
-        };
-        if let Some(v) = op.filter(|v| v.is_finite()) {
+    // The longest chain `a op b op c …` in the prompt, with and without precedence.
+    let mut best: Option<(usize, f64, f64)> = None;
+    let mut k = 0;
+    while k < values.len() {
+        let mut nums = vec![values[k].2];
+        let mut ops: Vec<char> = Vec::new();
+        let mut m = k;
+        while m + 1 < values.len() {
+            let between: Vec<&str> = toks[values[m].1 + 1..values[m + 1].0]
+                .iter()
+                .copied()
+                .filter(|t| !t.is_empty())
+                .collect();
+            let op = match between.as_slice() {
+                ["+"] | ["plus"] => '+',
+                ["-"] | ["minus"] => '-',
+                ["*"] | ["x"] | ["×"] | ["times"] => '*',
+                ["/"] | ["÷"] | ["divided", "by"] => '/',
+                _ => break,
+            };
+            ops.push(op);
+            nums.push(values[m + 1].2);
+            m += 1;
+        }
+        if !ops.is_empty() && best.is_none_or(|b| ops.len() > b.0) {
+            if let (Some(v), Some(slip)) = (evaluate(&nums, &ops), left_to_right(&nums, &ops)) {
+                best = Some((ops.len(), v, slip));
+            }
+        }
+        k = m + 1;
+    }
+    if let Some((_, v, slip)) = best {
+        out.push(Candidate {
+            label: format_number(v),
+            text: String::new(),
+            bonus: COMPUTED_BONUS,
+        });
+        let slip = format_number(slip);
+        if slip != out[0].label {
             out.push(Candidate {
-                label: format_number(v),
+                label: slip,
                 text: String::new(),
-                bonus: COMPUTED_BONUS,
+                bonus: SLIP_BONUS,
             });
-            break;
         }
     }
     for (_, _, _, text) in values {
@@ -132,6 +248,52 @@ fn numbers(user: &str) -> Vec<Candidate> {
         }
     }
     out
+}
+
+/// `nums[0] ops[0] nums[1] …` with * and / before + and -; `None` on division by zero.
+fn evaluate(nums: &[f64], ops: &[char]) -> Option<f64> {
+    let mut terms: Vec<f64> = vec![nums[0]];
+    let mut signs: Vec<char> = Vec::new();
+    for (i, &op) in ops.iter().enumerate() {
+        let x = nums[i + 1];
+        match op {
+            '*' | '/' => {
+                let last = terms.last_mut()?;
+                if op == '*' {
+                    *last *= x;
+                } else if x == 0.0 {
+                    return None;
+                } else {
+                    *last /= x;
+                }
+            }
+            _ => {
+                signs.push(op);
+                terms.push(x);
+            }
+        }
+    }
+    let mut total = terms[0];
+    for (s, t) in signs.iter().zip(&terms[1..]) {
+        total = if *s == '+' { total + t } else { total - t };
+    }
+    total.is_finite().then_some(total)
+}
+
+/// The same chain applied strictly left to right.
+fn left_to_right(nums: &[f64], ops: &[char]) -> Option<f64> {
+    let mut total = nums[0];
+    for (i, &op) in ops.iter().enumerate() {
+        let x = nums[i + 1];
+        total = match op {
+            '+' => total + x,
+            '-' => total - x,
+            '*' => total * x,
+            _ if x == 0.0 => return None,
+            _ => total / x,
+        };
+    }
+    total.is_finite().then_some(total)
 }
 
 fn format_number(v: f64) -> String {
@@ -147,28 +309,47 @@ fn format_number(v: f64) -> String {
 mod tests {
     use super::*;
 
-    fn labels(c: &[Candidate]) -> Vec<&str> {
-        c.iter().map(|c| c.label.as_str()).collect()
+    fn labels(a: &Option<Asked>) -> Vec<&str> {
+        a.iter()
+            .flat_map(|a| a.candidates.iter().map(|c| c.label.as_str()))
+            .collect()
     }
 
     #[test]
     fn finds_lettered_options_with_their_text() {
         let q = "Which element did Marie Curie discover?\nA) helium\nB) radium\nC) iron\nD) neon\nAnswer with a letter.";
-        let c = detect(q).unwrap_or_default();
+        let c = detect(q);
         assert_eq!(labels(&c), ["A", "B", "C", "D"]);
-        assert_eq!(c[1].text, "radium");
-        let inline = detect("Pick one: (A) bread (B) rice. Answer:").unwrap_or_default();
+        let c = c.unwrap_or_else(|| unreachable!());
+        assert_eq!(c.candidates[1].text, "radium");
+        assert_eq!(c.kind, Kind::Choice);
+        // The question without options or instructions is what the answer must go with.
+        assert_eq!(c.question, "Which element did Marie Curie discover?");
+        let inline = detect("Pick one: (A) bread (B) rice. Answer:");
         assert_eq!(labels(&inline), ["A", "B"]);
-        assert_eq!(inline[0].text, "bread");
     }
 
     #[test]
     fn numbers_and_computed_value() {
-        let c = detect("What is 12 + 30? Give the final answer.").unwrap_or_default();
+        let c = detect("What is 12 + 30? Give the final answer.");
         assert_eq!(labels(&c), ["42", "12", "30"]);
-        assert_eq!(c[0].bonus, COMPUTED_BONUS);
-        let d = detect("Compute 7 times 8 and 2.5. Answer:").unwrap_or_default();
+        let d = detect("Compute 7 times 8 and 2.5. Answer:");
         assert_eq!(labels(&d), ["56", "7", "8", "2.5"]);
+        // Precedence, with the left-to-right slip as a weaker candidate.
+        let e = detect("What is 12 + 17 * 4? End with a line 'Answer: <number>'.");
+        assert_eq!(labels(&e)[..2], ["80", "116"]);
+        let e = e.unwrap_or_else(|| unreachable!());
+        assert_eq!(e.candidates[0].bonus, COMPUTED_BONUS);
+        assert_eq!(e.kind, Kind::Number);
+    }
+
+    #[test]
+    fn free_text_answers_carry_their_type() {
+        let a = detect("What is the capital of Australia? End with a line 'Answer: <city>'.");
+        let a = a.unwrap_or_else(|| unreachable!());
+        assert_eq!(a.kind, Kind::Free);
+        assert!(a.candidates.is_empty());
+        assert_eq!(a.question, "What is the capital of Australia? city");
     }
 
     #[test]

@@ -6,10 +6,11 @@
 
 use std::collections::HashSet;
 
-use super::answer::{self, Candidate};
+use super::answer::{self, Candidate, Kind};
+use super::knowledge::TermKind;
 use super::params::{hash_vec, normalize, Params, DIM, OUTLIER_DIMS};
 use super::reduce::{reduce, ReductionOrder};
-use super::sample::{log_softmax_at, Sampler};
+use super::sample::{log_softmax_at, Sampler, CONFIDENCE};
 use super::tokenize::{tokenize, word_key};
 use super::{FinishReason, GenRequest, Generation};
 
@@ -17,6 +18,10 @@ const PROMPT_SCALE: f32 = 3.5;
 const SYSTEM_WEIGHT: f32 = 0.3;
 const UNKNOWN_WORD_WEIGHT: f32 = 0.6;
 const CONTEXT_SCALE: f32 = 0.4;
+/// Extra prompt weight at the first token, shrinking by EARLY_DECAY per token: the opening
+/// follows from the question, so runs share their first words before they vary.
+const EARLY_PROMPT: f32 = 6.0;
+const EARLY_DECAY: f32 = 0.7;
 const CONTEXT_DECAY: f32 = 0.8;
 const PROMPT_BOOST: f32 = 1.2;
 const TRIGRAM_WEIGHT: f32 = 0.9;
@@ -33,7 +38,11 @@ const END_BASE: f32 = -2.5;
 const END_SLOPE: f32 = 0.06;
 /// Weight of the transition vector added to the candidate's embedding.
 const TRANSITION_WEIGHT: f32 = 1.0;
-const ANSWER_RELEVANCE: f32 = 6.0;
+const ANSWER_RELEVANCE: f32 = 3.0;
+/// Weight of an answer's association with the question in the corpus (best candidate = 1).
+const ANSWER_KNOWLEDGE: f32 = 6.0;
+/// Weight of the hidden state against an answer label's own direction: a per-label prior.
+const ANSWER_LABEL: f32 = 0.5;
 /// Hidden-state magnitude in the outlier dimensions (+ in the first, nearly − in the second):
 /// the net effect is a small bias toward topical words, the gross terms are large.
 const OUTLIER_ACTIVATION: f32 = 16.0;
@@ -51,6 +60,8 @@ pub fn constants_bytes() -> Vec<u8> {
         UNKNOWN_WORD_WEIGHT,
         CONTEXT_SCALE,
         CONTEXT_DECAY,
+        EARLY_PROMPT,
+        EARLY_DECAY,
         PROMPT_BOOST,
         TRIGRAM_WEIGHT,
         NGRAM_WEIGHT,
@@ -63,6 +74,9 @@ pub fn constants_bytes() -> Vec<u8> {
         END_SLOPE,
         TRANSITION_WEIGHT,
         ANSWER_RELEVANCE,
+        ANSWER_KNOWLEDGE,
+        ANSWER_LABEL,
+        CONFIDENCE,
         OUTLIER_ACTIVATION,
         OUTLIER_RESIDUAL,
     ];
@@ -133,6 +147,8 @@ struct Decoder<'a> {
     prompt: Prompt,
     order: ReductionOrder,
     h: [f32; DIM],
+    /// Current weight of the prompt direction in `h`.
+    prompt_weight: f32,
     ctx: [f32; DIM],
     doc: [f32; DIM],
     counts: Vec<u16>,
@@ -162,8 +178,9 @@ fn trigram_key(a: u32, b: u32, c: u32) -> u64 {
 impl<'a> Decoder<'a> {
     fn new(p: &'a Params, prompt: Prompt, order: ReductionOrder) -> Self {
         let mut h = [0.0f32; DIM];
+        let prompt_weight = PROMPT_SCALE + EARLY_PROMPT;
         for d in 0..DIM {
-            h[d] = PROMPT_SCALE * prompt.q[d];
+            h[d] = prompt_weight * prompt.q[d];
         }
         set_outlier_activations(&mut h);
         Decoder {
@@ -171,6 +188,7 @@ impl<'a> Decoder<'a> {
             prompt,
             order,
             h,
+            prompt_weight,
             ctx: [0.0; DIM],
             doc: [0.0; DIM],
             counts: vec![0; p.vocab.len()],
@@ -286,9 +304,10 @@ impl<'a> Decoder<'a> {
 
     fn advance(&mut self, id: u32) {
         let row = self.p.row(id);
+        self.prompt_weight = PROMPT_SCALE + EARLY_DECAY * (self.prompt_weight - PROMPT_SCALE);
         for d in 0..DIM {
             self.ctx[d] = CONTEXT_DECAY * self.ctx[d] + row[d];
-            self.h[d] = PROMPT_SCALE * self.prompt.q[d] + CONTEXT_SCALE * self.ctx[d];
+            self.h[d] = self.prompt_weight * self.prompt.q[d] + CONTEXT_SCALE * self.ctx[d];
             self.doc[d] += row[d];
         }
         set_outlier_activations(&mut self.h);
@@ -297,9 +316,10 @@ impl<'a> Decoder<'a> {
         (self.prev2, self.prev1) = (self.prev1, id);
     }
 
-    /// Scores of the answer candidates: prior bonus, how well the option's text matches what
-    /// was written (and asked), and the hidden state against the label's embedding.
-    fn answer_scores(&self, cands: &[Candidate]) -> Vec<f32> {
+    /// Scores of the answer candidates: prior bonus, what the corpus says goes with the
+    /// question, how well the option matches what was written (and asked), and the hidden
+    /// state against the label's direction.
+    fn answer_scores(&self, cands: &[Candidate], knowledge: &[f32]) -> Vec<f32> {
         let mut topic = self.doc;
         // The outlier dimensions carry no topic.
         for d in OUTLIER_DIMS {
@@ -309,22 +329,29 @@ impl<'a> Decoder<'a> {
         for d in 0..DIM {
             topic[d] += self.prompt.q[d];
         }
-        let mut terms = [0.0f32; 2 + DIM];
+        let mut terms = [0.0f32; 3 + DIM];
         cands
             .iter()
-            .map(|c| {
-                let opt = text_vector(self.p, &c.text);
+            .zip(knowledge)
+            .map(|(c, &k)| {
+                // A bare value is judged by its own spelling, like any corpus answer.
+                let text = if c.text.is_empty() { &c.label } else { &c.text };
+                let opt = text_vector(self.p, text);
                 let mut rel = 0.0f32;
-                if !c.text.is_empty() {
+                {
                     for d in 0..DIM {
                         rel += topic[d] * opt[d];
                     }
                 }
                 terms[0] = c.bonus;
-                terms[1] = ANSWER_RELEVANCE * rel;
-                let label = hash_vec(&format!("answer:{}", c.label));
+                terms[1] = ANSWER_KNOWLEDGE * k;
+                terms[2] = ANSWER_RELEVANCE * rel;
+                let mut label = hash_vec(&format!("answer:{}", c.label));
+                for d in OUTLIER_DIMS {
+                    label[d] = 0.0;
+                }
                 for d in 0..DIM {
-                    terms[2 + d] = 0.5 * self.h[d] * label[d];
+                    terms[3 + d] = ANSWER_LABEL * self.h[d] * label[d];
                 }
                 reduce(&terms, self.order)
             })
@@ -332,12 +359,56 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// The answer candidates for a prompt that asks for an answer, each with its association
+/// with the question (0..=1, the best one 1): the prompt's own candidates, then for numbers
+/// and free text the corpus terms most associated with the question.
+fn answer_candidates(p: &Params, user: &str) -> Option<(Vec<Candidate>, Vec<f32>)> {
+    let asked = answer::detect(user)?;
+    let k = &p.knowledge;
+    let q = k.question(&asked.question);
+    let mut cands = asked.candidates;
+    let mut assoc: Vec<f32> = cands
+        .iter()
+        .map(|c| {
+            let text = if c.text.is_empty() { &c.label } else { &c.text };
+            k.text_assoc(text, &q)
+        })
+        .collect();
+    let kind = match asked.kind {
+        Kind::Choice => None,
+        Kind::Number => Some(TermKind::Number),
+        Kind::Free => Some(TermKind::Word),
+    };
+    if let Some(kind) = kind {
+        for (label, a) in k.candidates(&q, kind) {
+            if !cands.iter().any(|c| c.label.eq_ignore_ascii_case(&label)) {
+                cands.push(Candidate {
+                    text: label.clone(),
+                    label,
+                    bonus: 0.0,
+                });
+                assoc.push(a);
+            }
+        }
+    }
+    if cands.is_empty() {
+        return None;
+    }
+    let max = assoc.iter().fold(0.0f32, |m, &a| m.max(a));
+    if max > 0.0 {
+        for a in &mut assoc {
+            *a /= max;
+        }
+    }
+    Some((cands, assoc))
+}
+
 /// Generates one completion with the given score reduction order.
 pub fn generate(p: &Params, req: &GenRequest, order: ReductionOrder) -> Generation {
     let prompt_tokens =
         (tokenize(&req.user).len() + req.system.as_deref().map_or(0, |s| tokenize(s).len())) as u32;
     let max_tokens = req.max_tokens as usize;
-    let answers = answer::detect(&req.user);
+    let answers = answer_candidates(p, &req.user);
     let prose_budget = if answers.is_some() {
         max_tokens.saturating_sub(4)
     } else {
@@ -363,8 +434,8 @@ pub fn generate(p: &Params, req: &GenRequest, order: ReductionOrder) -> Generati
         dec.advance(id);
     }
 
-    if let Some(cands) = answers {
-        let scores = dec.answer_scores(&cands);
+    if let Some((cands, knowledge)) = answers {
+        let scores = dec.answer_scores(&cands, &knowledge);
         let k = sampler.choose(&scores);
         let line = [
             ("\n".to_string(), 0.0),

@@ -7,6 +7,7 @@
 
 mod answer;
 mod generate;
+mod knowledge;
 mod params;
 mod reduce;
 mod sample;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use super::knowledge::Knowledge;
 use super::tokenize::{tokenize, word_key};
 
 /// The corpus the model is built from: original prose, one topic per `# name` header,
@@ -73,6 +74,8 @@ pub struct Params {
     pub transitions: Vec<f32>,
     /// Lookup from token string to id.
     pub index: BTreeMap<String, u32>,
+    /// Which words the corpus puts together, for choosing answers.
+    pub knowledge: Knowledge,
 }
 
 impl Params {
@@ -221,6 +224,7 @@ impl Params {
             trigram,
             transitions,
             index,
+            knowledge: Knowledge::build(&passages.iter().map(|p| p.text).collect::<Vec<_>>()),
         }
     }
 

@@ -6,6 +6,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::GenRequest;
 
+/// Scores are multiplied by this before the softmax: the model's confidence, so that at a
+/// moderate temperature the likely token wins most of the time, as in a trained model.
+/// Greedy choice is unaffected (argmax does not depend on scale).
+pub const CONFIDENCE: f32 = 2.0;
+
 pub struct Sampler {
     temperature: f32,
     top_p: f32,
@@ -56,7 +61,7 @@ impl Sampler {
         self.weights.clear();
         let mut total = 0.0f32;
         for &i in &self.order {
-            let w = libm::expf((scores[i] - max) / self.temperature);
+            let w = libm::expf((scores[i] - max) * CONFIDENCE / self.temperature);
             total += w;
             self.weights.push(w);
         }
@@ -98,14 +103,15 @@ pub fn argmax(scores: &[f32]) -> usize {
     best
 }
 
-/// ln softmax(scores)[k], summed in index order; always finite and ≤ 0 for finite scores.
+/// ln softmax(CONFIDENCE · scores)[k], summed in index order; always finite and ≤ 0 for
+/// finite scores.
 pub fn log_softmax_at(scores: &[f32], k: usize) -> f32 {
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     let mut sum = 0.0f32;
     for &s in scores {
-        sum += libm::expf(s - max);
+        sum += libm::expf((s - max) * CONFIDENCE);
     }
-    (scores[k] - max - libm::logf(sum)).min(0.0)
+    ((scores[k] - max) * CONFIDENCE - libm::logf(sum)).min(0.0)
 }
 
 #[cfg(test)]
@@ -162,6 +168,12 @@ mod tests {
     fn log_softmax_is_a_log_probability() {
         let lp = log_softmax_at(&[1.0, 1.0], 0);
         assert!((lp - (-std::f32::consts::LN_2)).abs() < 1e-6);
+        let p: f32 = [0.0, -1.0, 2.0]
+            .iter()
+            .enumerate()
+            .map(|(k, _)| libm::expf(log_softmax_at(&[0.0, -1.0, 2.0], k)))
+            .sum();
+        assert!((p - 1.0).abs() < 1e-5);
         assert_eq!(log_softmax_at(&[3.0], 0), 0.0);
     }
 }

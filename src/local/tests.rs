@@ -177,7 +177,7 @@ fn golden_greedy_output() {
     assert_eq!(digest, GOLDEN_SHA256, "text: {}", g.text);
 }
 
-const GOLDEN_SHA256: &str = "be3ca4e7c58ff4235ed2a665ab1e561149b7674a09339e40d6a90b7f852eaf3e";
+const GOLDEN_SHA256: &str = "61ce78341ae413a724f0457a0137335dca3cc692296f8ea9fe2f8492ddc96588";
 
 #[test]
 fn multiple_choice_ends_with_a_stable_answer_line() {
@@ -253,4 +253,49 @@ fn generate_uses_the_sequential_order_and_split_k_can_flip_tokens() {
         }
     }
     assert!(flipped > 0, "no reduction order changed any greedy output");
+}
+
+#[test]
+fn answers_come_from_what_the_corpus_says() {
+    let cases = [
+        ("What is the capital of Australia? End with a line 'Answer: <city>'.", "Canberra"),
+        ("Which chemical element has the symbol Fe? End with a line 'Answer: <element>'.", "iron"),
+        ("Who wrote the novel 'Pride and Prejudice'? End with a line 'Answer: <name>'.", "Jane Austen"),
+        ("How many prime numbers are there below 20? End with a line 'Answer: <number>'.", "8"),
+        ("Which of these is a mammal?\nA) Shark  B) Dolphin  C) Trout  D) Octopus\nEnd with a line 'Answer: <letter>'.", "B"),
+        ("What is 17 * 4 + 12? End with a line 'Answer: <number>'.", "80"),
+    ];
+    for (q, want) in cases {
+        let g = model().generate(&ask(q));
+        assert!(
+            g.text.ends_with(&format!("\nAnswer: {want}")),
+            "{q}: {}",
+            g.text
+        );
+        // Mostly the same answer at a moderate temperature.
+        let right = (0..10u64)
+            .filter(|&s| {
+                let g = model().generate(&sampled(q, 0.7, Some(s)));
+                g.text.ends_with(&format!("\nAnswer: {want}"))
+            })
+            .count();
+        assert!(right >= 8, "{q}: {right} of 10");
+    }
+}
+
+#[test]
+fn sampled_texts_share_an_opening_then_vary() {
+    let q = "Which planet in our solar system has the shortest year?\nA) Venus\nB) Mercury\nC) Mars\nD) Earth\nEnd with a line 'Answer: <letter>'.";
+    let runs: Vec<Generation> = (0..10u64)
+        .map(|s| model().generate(&sampled(q, 0.8, Some(s))))
+        .collect();
+    let texts: BTreeSet<&str> = runs.iter().map(|g| g.text.as_str()).collect();
+    assert!(texts.len() >= 8, "{} distinct", texts.len());
+    let same_first = runs
+        .iter()
+        .filter(|g| g.tokens[0] == runs[0].tokens[0])
+        .count();
+    assert!(same_first >= 8, "first token shared by {same_first} of 10");
+    // On topic: the prose is about the planets.
+    assert!(runs.iter().all(|g| g.text.contains("planet")));
 }
