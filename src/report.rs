@@ -59,12 +59,13 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{protocol} · identity {} · archive {}",
+        "{} · identity {} · archive {}",
+        crate::text::inert(protocol),
         crate::archive::short_identity(identity),
         archive.display()
     );
     for target in &snapshot.targets {
-        let _ = writeln!(out, "\ntarget {}", target.target);
+        let _ = writeln!(out, "\ntarget {}", crate::text::inert(&target.target));
         let header = [
             "item",
             "calls",
@@ -130,7 +131,12 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
                     .iter()
                     .map(|(class, n)| format!("{} {n}", class.as_str()))
                     .collect();
-                let _ = writeln!(out, "errors in {}: {}", item.item, classes.join(", "));
+                let _ = writeln!(
+                    out,
+                    "errors in {}: {}",
+                    crate::text::inert(&item.item),
+                    classes.join(", ")
+                );
             }
         }
     }
@@ -139,7 +145,8 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
 
 fn item_row(item: &ItemSnapshot) -> Vec<String> {
     vec![
-        item.item.clone(),
+        // Names may come from someone else's archive: never let them drive the terminal.
+        crate::text::inert(&item.item).into_owned(),
         item.calls.to_string(),
         item.ok.to_string(),
         item.errors.to_string(),
@@ -293,4 +300,73 @@ fn consistency(summary: &Value) -> String {
         shares.iter().sum::<f64>() / shares.len() as f64,
         items.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{AnalysisConfig, Analyzer};
+    use crate::record::CallRecord;
+
+    fn snapshot(item: &str, outputs: &[&str]) -> Snapshot {
+        let mut a = Analyzer::new(AnalysisConfig {
+            answer: None,
+            pair_budget: 100,
+            targets: vec!["local".into()],
+            items: vec![(item.into(), None)],
+        });
+        for (i, o) in outputs.iter().enumerate() {
+            a.fold(&CallRecord::ok("local", item, i as u32, o, 1.0));
+        }
+        a.snapshot()
+    }
+
+    #[test]
+    fn summary_keeps_the_contract_names() {
+        let s = snapshot("q", &["A", "A", "A", "B", "C"]);
+        let json = summary_json(&s, Path::new("/tmp/x.jsonl"), "sha256:ab");
+        assert_eq!(json["format_version"], 1);
+        assert_eq!(json["archive"], "/tmp/x.jsonl");
+        assert_eq!(json["identity"], "sha256:ab");
+        let item = &json["targets"][0]["items"][0];
+        assert_eq!(json["targets"][0]["target"], "local");
+        for key in [
+            "item",
+            "calls",
+            "ok",
+            "errors",
+            "distinct_outputs",
+            "modal_share",
+            "modal_share_ci",
+            "pairwise_agreement",
+            "entropy_bits",
+            "tar_raw",
+            "tar_answer",
+            "verdict",
+            "first_divergence",
+            "ned_mean",
+            "latency_ms",
+        ] {
+            assert!(item.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(item["distinct_outputs"], 3);
+        assert_eq!(item["modal_share"], 0.6);
+        assert_eq!(item["verdict"], "diverged");
+        assert_eq!(item["first_divergence"]["index"], 0);
+        assert_eq!(item["first_divergence"]["branches"][0]["token"], "A");
+        assert_eq!(item["first_divergence"]["branches"][0]["count"], 3);
+        assert!(item["tar_answer"].is_null());
+        assert!(item["ned_mean"].is_number());
+        for p in ["p50", "p90", "p99", "max"] {
+            assert!(item["latency_ms"][p].is_number(), "{p}");
+        }
+    }
+
+    #[test]
+    fn table_text_from_names_and_tokens_is_inert() {
+        let s = snapshot("q\x1b]0;pwned\x07", &["\x1b[2Jx", "\x1b[31my"]);
+        let t = table(&s, Path::new("a.jsonl"), "sha256:ab", "p\x1b[2J");
+        assert!(!t.contains('\x1b') && !t.contains('\x07'), "{t:?}");
+        assert!(t.contains("identical") || t.contains("diverged"));
+    }
 }

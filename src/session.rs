@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::analysis::{AnalysisConfig, Analyzer, Snapshot};
+use crate::analysis::{AnalysisConfig, Analyzer, Snapshot, DEFAULT_PAIR_BUDGET};
 use crate::archive::{self, ArchiveWriter, Close, Header, SessionOutcome};
 use crate::conditions::{chat_request, conditions};
 use crate::protocol::Protocol;
@@ -16,9 +16,6 @@ use crate::providers::Backend;
 use crate::record::{CallRecord, CallStatus};
 use crate::report;
 use crate::runner::{plan, RunControl, Runner};
-
-/// Pairwise similarity is exact up to this many distinct-output pairs per item.
-pub use crate::analysis::DEFAULT_PAIR_BUDGET;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
