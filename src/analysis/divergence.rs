@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::tokenize::TokenList;
 use super::{Branch, Divergence};
 
 /// Number of identical leading tokens.
@@ -13,7 +14,7 @@ pub fn shared_prefix(a: &[u32], b: &[u32]) -> usize {
 /// One distinct output as the divergence code sees it.
 pub struct Output<'a> {
     pub ids: &'a [u32],
-    pub tokens: &'a [String],
+    pub tokens: &'a TokenList,
     pub count: u64,
 }
 
@@ -23,7 +24,7 @@ pub fn branches<'a>(index: usize, outputs: impl IntoIterator<Item = Output<'a>>)
     let mut by_id: HashMap<Option<u32>, (Option<&'a str>, u64)> = HashMap::new();
     for o in outputs {
         let id = o.ids.get(index).copied();
-        let token = o.tokens.get(index).map(String::as_str);
+        let token = o.tokens.get(index);
         let entry = by_id.entry(id).or_insert((token, 0));
         entry.1 += o.count;
     }
@@ -47,7 +48,7 @@ mod tests {
         assert_eq!(shared_prefix(&[1, 2, 3], &[1, 2, 4]), 2);
         assert_eq!(shared_prefix(&[1, 2], &[1, 2, 4]), 2);
         assert_eq!(shared_prefix(&[], &[1]), 0);
-        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let t = |v: &[&str]| v.iter().collect::<TokenList>();
         let (a, b, c) = (t(&["x", "y"]), t(&["x", "z"]), t(&["x"]));
         let d = branches(
             1,

@@ -9,7 +9,7 @@ use super::answer::AnswerExtractor;
 use super::divergence::{branches, shared_prefix, Output};
 use super::measures::{entropy_bits, pairwise_agreement, wilson_interval, Z95};
 use super::similarity::{token_distance, CharText, PairStore};
-use super::tokenize::{word_tokens, Interner};
+use super::tokenize::{word_tokens, Interner, TokenList};
 use super::{Cluster, ItemSnapshot, LatencySummary, PairEstimate, Verdict};
 use crate::record::{CallRecord, CallStatus, ErrorClass};
 
@@ -24,7 +24,7 @@ struct ClusterState {
     text: Arc<str>,
     /// The text as edit distances read it.
     chars: CharText,
-    tokens: Arc<[String]>,
+    tokens: TokenList,
     ids: Vec<u32>,
     count: u64,
     /// Tokens shared with the modal output; None for the modal output.
@@ -217,9 +217,9 @@ impl ItemState {
     }
 
     fn new_cluster(&mut self, text: &str, backend: Option<&[String]>, shared: &mut Shared) -> u32 {
-        let tokens: Arc<[String]> = match backend {
-            Some(t) => t.into(),
-            None => word_tokens(text).into_iter().map(str::to_string).collect(),
+        let tokens: TokenList = match backend {
+            Some(t) => t.iter().collect(),
+            None => word_tokens(text).into_iter().collect(),
         };
         let ids: Vec<u32> = tokens.iter().map(|t| shared.interner.intern(t)).collect();
         let answer = shared.extractor.and_then(|x| x.extract(text));

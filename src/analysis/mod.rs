@@ -23,7 +23,7 @@ use crate::record::{CallRecord, ErrorClass};
 
 pub use answer::{extract_answer, normalize, AnswerExtractor, AnswerPatternError};
 pub use similarity::{ned, token_distance, DEFAULT_PAIR_BUDGET, SAMPLE_PER_OUTPUT};
-pub use tokenize::{word_tokens, Interner};
+pub use tokenize::{word_tokens, Interner, TokenList};
 
 use battery::BootstrapCache;
 use item::{ItemState, Shared};
@@ -223,7 +223,7 @@ pub struct Cluster {
     /// Stable id: order of first appearance.
     pub id: u32,
     pub text: Arc<str>,
-    pub tokens: Arc<[String]>,
+    pub tokens: TokenList,
     pub count: u64,
     /// Tokens shared with the modal output (None for the modal output itself).
     pub first_divergence: Option<usize>,

@@ -410,7 +410,10 @@ fn backend_tokens_latency_and_throughput() {
     let i = item(&s, "t", "q");
     assert_eq!(i.tokenizer, "backend");
     assert_eq!(i.first_divergence.as_ref().unwrap().index, 2);
-    assert_eq!(&*i.clusters[0].tokens, ["Hel", "lo", " world"]);
+    assert_eq!(
+        i.clusters[0].tokens.iter().collect::<Vec<_>>(),
+        ["Hel", "lo", " world"]
+    );
     let l = i.latency_ms;
     assert!((l.p50 - 50.0).abs() < 0.1, "{l:?}");
     assert!((l.p90 - 90.0).abs() < 0.1, "{l:?}");

@@ -2,6 +2,7 @@
 //! lets edit distances run on integer ids.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -89,5 +90,73 @@ mod tests {
         let b = i.intern(" b");
         assert_ne!(a, b);
         assert_eq!(i.intern("a"), a);
+    }
+}
+
+/// A token sequence stored compactly: the tokens joined in one buffer plus their end offsets
+/// (~4 bytes a token instead of a `String` each), cheap to clone into every snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenList {
+    joined: Arc<str>,
+    ends: Arc<[u32]>,
+}
+
+impl TokenList {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.joined.get(start..end)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for TokenList {
+    fn from_iter<I: IntoIterator<Item = S>>(tokens: I) -> Self {
+        let mut joined = String::new();
+        let mut ends = Vec::new();
+        for t in tokens {
+            joined.push_str(t.as_ref());
+            // Outputs over 4 GiB do not occur; saturating keeps `get` from slicing past the end.
+            ends.push(u32::try_from(joined.len()).unwrap_or(u32::MAX));
+        }
+        TokenList {
+            joined: joined.into(),
+            ends: ends.into(),
+        }
+    }
+}
+
+impl serde::Serialize for TokenList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod token_list_tests {
+    use super::*;
+
+    #[test]
+    fn keeps_every_token_including_empty_and_unicode_ones() {
+        let list: TokenList = ["Hé", "", " wörld", "."].into_iter().collect();
+        assert_eq!(list.len(), 4);
+        assert_eq!(list.iter().collect::<Vec<_>>(), ["Hé", "", " wörld", "."]);
+        assert_eq!(list.get(2), Some(" wörld"));
+        assert_eq!(list.get(4), None);
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            r#"["Hé",""," wörld","."]"#
+        );
     }
 }
