@@ -48,6 +48,7 @@ fn item_json(item: &ItemSnapshot) -> Value {
         "ned_estimate": item.ned_mean,
         "token_similarity_mean": item.token_similarity_mean,
         "accuracy": item.accuracy,
+        "answers": item.answers,
         "tokenizer": item.tokenizer,
         "tokens_per_s": item.tokens_per_s,
         "latency_ms": item.latency_ms,
@@ -78,6 +79,8 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
             "NED",
             "verdict",
             "first split",
+            "answers",
+            "correct",
             "p50 ms",
             "p99 ms",
             "tok/s",
@@ -94,7 +97,7 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
             for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
                 let pad = w - cell.chars().count();
                 // Text columns left-aligned, numbers right-aligned.
-                if i == 0 || i == 5 || i == 9 || i == 10 {
+                if i == 0 || i == 5 || i == 9 || i == 10 || i == 11 {
                     s.push_str(cell);
                     s.push_str(&" ".repeat(pad));
                 } else {
@@ -175,6 +178,9 @@ fn item_row(item: &ItemSnapshot) -> Vec<String> {
             .as_ref()
             .map(split_label)
             .unwrap_or_else(|| "—".into()),
+        answers_label(item),
+        item.accuracy
+            .map_or_else(|| "—".into(), |a| format!("{:.0}%", a * 100.0)),
         if item.ok > 0 {
             format!("{:.1}", item.latency_ms.p50)
         } else {
@@ -188,6 +194,26 @@ fn item_row(item: &ItemSnapshot) -> Vec<String> {
         item.tokens_per_s
             .map_or_else(|| "—".into(), |t| format!("{t:.0}")),
     ]
+}
+
+/// `B 97% · C 3%`: the two most frequent extracted answers (`?` where extraction failed).
+fn answers_label(item: &ItemSnapshot) -> String {
+    if item.answers.is_empty() || item.ok == 0 {
+        return "—".into();
+    }
+    let mut parts: Vec<String> = item
+        .answers
+        .iter()
+        .take(2)
+        .map(|a| {
+            let answer = a.answer.as_deref().map_or("?".into(), crate::text::inert);
+            format!("{answer} {:.0}%", a.count as f64 * 100.0 / item.ok as f64)
+        })
+        .collect();
+    if item.answers.len() > 2 {
+        parts.push(format!("+{}", item.answers.len() - 2));
+    }
+    parts.join(" · ")
 }
 
 /// `@12: "Queens"×92 "Bronx"×8`, at most three branches.

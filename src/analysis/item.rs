@@ -10,7 +10,7 @@ use super::divergence::{branches, shared_prefix, Output};
 use super::measures::{entropy_bits, pairwise_agreement, wilson_interval, Z95};
 use super::similarity::{token_distance, CharText, PairStore};
 use super::tokenize::{word_tokens, Interner, TokenList};
-use super::{Cluster, ItemSnapshot, LatencySummary, PairEstimate, Verdict};
+use super::{AnswerCount, Cluster, ItemSnapshot, LatencySummary, PairEstimate, Verdict};
 use crate::record::{CallRecord, CallStatus, ErrorClass};
 
 /// What the analyzer shares across items.
@@ -334,6 +334,25 @@ impl ItemState {
             )),
             _ => None,
         };
+        // The answer histogram, where answers are extracted: what the calls concluded.
+        let answers = if tar_answer.is_some() {
+            let mut by_answer: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+            for c in &self.clusters {
+                *by_answer.entry(c.answer.as_deref()).or_default() += c.count;
+            }
+            let mut answers: Vec<AnswerCount> = by_answer
+                .into_iter()
+                .filter(|&(_, count)| count > 0)
+                .map(|(answer, count)| AnswerCount {
+                    answer: answer.map(str::to_string),
+                    count,
+                })
+                .collect();
+            answers.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.answer.cmp(&b.answer)));
+            answers
+        } else {
+            Vec::new()
+        };
         let means = self.pairs.means(n);
         let backend = self.clusters.iter().filter(|c| c.backend_tokens).count();
         let tokenizer = match backend {
@@ -387,6 +406,7 @@ impl ItemState {
                 })
                 .collect(),
             call_clusters: self.call_clusters.clone(),
+            answers,
             accuracy: (n > 0 && self.expected.is_some()).then(|| self.correct as f64 / n as f64),
         }
     }

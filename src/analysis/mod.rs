@@ -261,8 +261,16 @@ pub struct ItemSnapshot {
     pub clusters: Vec<Cluster>,
     /// (call index, cluster id) for every successful call, in arrival order.
     pub call_clusters: Vec<(u32, u32)>,
+    /// Extracted answers by count, descending (None: extraction failed); empty without a pattern.
+    pub answers: Vec<AnswerCount>,
     /// Fraction of successful calls whose extracted answer equals the item's expected answer.
     pub accuracy: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerCount {
+    pub answer: Option<String>,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

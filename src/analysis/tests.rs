@@ -325,10 +325,26 @@ fn answers_accuracy_and_verdicts() {
     assert_eq!(i.verdict, Some(Verdict::Diverged));
     assert_eq!(i.tar_answer, Some(0));
     assert!((i.accuracy.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    let answers: Vec<_> = i
+        .answers
+        .iter()
+        .map(|a| (a.answer.as_deref(), a.count))
+        .collect();
+    assert_eq!(answers, [(Some("paris"), 2), (Some("lyon"), 1)]);
     let i = item(&s, "t", "unparsed");
     assert_eq!(i.tar_answer, Some(0));
     assert_eq!(i.accuracy, None);
     assert_eq!(i.clusters[1].answer, None);
+    let answers: Vec<_> = i
+        .answers
+        .iter()
+        .map(|a| (a.answer.as_deref(), a.count))
+        .collect();
+    assert_eq!(
+        answers,
+        [(None, 1), (Some("paris"), 1)],
+        "failed extractions counted"
+    );
 
     let b = &s.targets[0].battery;
     assert_eq!(b.items, 3);
