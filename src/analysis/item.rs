@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 
 use super::answer::AnswerExtractor;
 use super::divergence::{branches, shared_prefix, Output};
@@ -68,7 +69,8 @@ pub(crate) struct ItemState {
     cancelled: u64,
     errors_by_class: BTreeMap<ErrorClass, u64>,
     clusters: Vec<ClusterState>,
-    by_text: HashMap<Arc<str>, u32>,
+    /// Fast hashing: every fold looks its output up here.
+    by_text: FxHashMap<Arc<str>, u32>,
     /// Cluster ids by count descending, ties by id; `pos` is the inverse.
     order: Vec<u32>,
     pos: Vec<usize>,
@@ -109,7 +111,7 @@ impl ItemState {
             cancelled: 0,
             errors_by_class: BTreeMap::new(),
             clusters: Vec::new(),
-            by_text: HashMap::new(),
+            by_text: FxHashMap::default(),
             order: Vec::new(),
             pos: Vec::new(),
             modal: None,
