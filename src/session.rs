@@ -145,7 +145,8 @@ pub async fn run_session(
         analyzer.fold(&record);
         observe(&record, &analyzer);
     }
-    // The runner has dropped its sender, so it is done; a panic in it is a bug worth surfacing.
+    // The runner has dropped its sender, so it is done. Were it to panic, it counts as having
+    // launched nothing, so the session closes as cancelled instead of claiming completion.
     let launched = run.await.unwrap_or(0) as u64;
     if let Some(source) = write_error {
         return Err(SessionError::WriteArchive { path, source });
