@@ -25,3 +25,4 @@ pub mod report;
 pub mod runner;
 pub mod session;
 pub mod text;
+pub mod tui;
