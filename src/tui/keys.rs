@@ -11,6 +11,8 @@ pub enum Command {
     CloseOverlay,
     SelectUp,
     SelectDown,
+    NextItem,
+    PrevItem,
     /// Ctrl-C: stop and quit without asking; a second one abandons the calls in flight.
     Interrupt,
     ConfirmYes,
@@ -86,6 +88,20 @@ pub const KEYS: &[Binding] = &[
         "↓",
         Command::SelectDown,
         "select the next cluster",
+    ),
+    key(
+        KeyCode::Tab,
+        Mode::Normal,
+        "Tab",
+        Command::NextItem,
+        "show the clusters of the next item",
+    ),
+    key(
+        KeyCode::BackTab,
+        Mode::Normal,
+        "S-Tab",
+        Command::PrevItem,
+        "show the clusters of the previous item",
     ),
     key(
         KeyCode::Esc,

@@ -213,7 +213,8 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
                     }
                 }
             }
-            _ = tick.tick() => {
+            // Only a running campaign has a clock to advance; finished, the loop sleeps.
+            _ = tick.tick(), if app.in_flight() => {
                 // The header clock shows seconds: redraw when it would change.
                 if app.in_flight() && started.elapsed().as_secs() != shown_second {
                     dirty = true;

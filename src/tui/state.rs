@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
-use crate::analysis::Snapshot;
+use crate::analysis::{ItemSnapshot, Snapshot};
 use crate::record::CallRecord;
 
 use super::keys::{Command, Mode};
@@ -86,7 +86,10 @@ pub struct App {
     pub confirm_quit: bool,
     /// Quit once the session has written its closing record.
     pub quit_when_closed: bool,
+    /// Selected cluster, in the list of the item shown.
     pub selected: usize,
+    /// Index of the (target, item) whose clusters are shown, in consistency-panel order.
+    pub item: usize,
 }
 
 impl App {
@@ -103,6 +106,7 @@ impl App {
             confirm_quit: false,
             quit_when_closed: false,
             selected: 0,
+            item: 0,
         }
     }
 
@@ -118,14 +122,22 @@ impl App {
         matches!(self.phase, Phase::Running | Phase::Stopping)
     }
 
-    /// Clusters of the item the clusters list shows (the first item of the first target).
-    pub fn cluster_count(&self) -> usize {
+    /// Every (target, item) in the snapshot, in protocol order.
+    pub fn items(&self) -> impl Iterator<Item = (&str, &ItemSnapshot)> {
         self.live
             .snapshot
-            .as_ref()
-            .and_then(|s| s.targets.first())
-            .and_then(|t| t.items.first())
-            .map_or(0, |i| i.clusters.len())
+            .iter()
+            .flat_map(|s| s.targets.iter())
+            .flat_map(|t| t.items.iter().map(move |i| (t.target.as_str(), i)))
+    }
+
+    /// The (target, item) whose clusters are shown.
+    pub fn shown_item(&self) -> Option<(&str, &ItemSnapshot)> {
+        self.items().nth(self.item)
+    }
+
+    pub fn cluster_count(&self) -> usize {
+        self.shown_item().map_or(0, |(_, i)| i.clusters.len())
     }
 
     pub fn apply(&mut self, command: Command) -> Effect {
@@ -137,6 +149,15 @@ impl App {
                 if self.selected + 1 < self.cluster_count() {
                     self.selected += 1;
                 }
+            }
+            Command::NextItem | Command::PrevItem => {
+                let n = self.items().count().max(1);
+                self.item = if command == Command::NextItem {
+                    (self.item + 1) % n
+                } else {
+                    (self.item + n - 1) % n
+                };
+                self.selected = 0;
             }
             Command::Stop => {
                 if self.phase == Phase::Running {

@@ -168,3 +168,26 @@ fn selection_moves_within_the_clusters() {
     app.apply(super::keys::Command::SelectUp);
     assert_eq!(app.selected, 0);
 }
+
+#[test]
+fn tab_shows_the_clusters_of_the_next_item() {
+    let mut analyzer = Analyzer::new(AnalysisConfig {
+        answer: None,
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: vec!["local".into()],
+        items: vec![("first".into(), None), ("second".into(), None)],
+    });
+    analyzer.fold(&CallRecord::ok("local", "first", 0, "alpha", 1.0));
+    analyzer.fold(&CallRecord::ok("local", "second", 0, "beta", 1.0));
+    let mut app = App::new("p".into(), vec!["local".into()], 2);
+    app.live.snapshot = Some(analyzer.snapshot());
+    let lines = draw(&app, 80, 24);
+    assert!(line_with(&lines, "#0").contains("alpha"));
+    app.apply(super::keys::Command::NextItem);
+    let lines = draw(&app, 80, 24);
+    line_with(&lines, "clusters · local · second");
+    assert!(line_with(&lines, "#0").contains("beta"));
+    // Wraps around past the last item.
+    app.apply(super::keys::Command::NextItem);
+    assert_eq!(app.item, 0);
+}

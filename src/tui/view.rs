@@ -7,7 +7,7 @@ use std::time::Duration;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Gauge, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Cell, Clear, Gauge, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use crate::analysis::{ItemSnapshot, Verdict};
@@ -57,11 +57,7 @@ pub fn render(frame: &mut Frame, app: &App, elapsed: Duration) {
 }
 
 fn items(app: &App) -> impl Iterator<Item = (&str, &ItemSnapshot)> {
-    app.live
-        .snapshot
-        .iter()
-        .flat_map(|s| s.targets.iter())
-        .flat_map(|t| t.items.iter().map(move |i| (t.target.as_str(), i)))
+    app.items()
 }
 
 fn consistency_height(app: &App) -> u16 {
@@ -244,12 +240,15 @@ fn render_consistency(frame: &mut Frame, app: &App, area: Rect) {
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .block(Block::bordered().title(title));
-    frame.render_widget(table, area);
+    // The shown item is highlighted; the table scrolls to keep it visible.
+    let mut state = TableState::default().with_selected(Some(app.item));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn render_clusters(frame: &mut Frame, app: &App, area: Rect) {
-    let item = items(app).next();
+    let item = app.shown_item();
     let title = match item {
         Some((target, item)) => format!(" clusters · {} · {} ", inert(target), inert(&item.item)),
         None => " clusters ".to_string(),
@@ -312,7 +311,7 @@ fn render_clusters(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let mut hint = String::from(" q quit · s stop · ↑/↓ select · ? help");
+    let mut hint = String::from(" q quit · s stop · ↑/↓ select · Tab item · ? help");
     if let Some(archive) = &app.archive {
         hint.push_str(&format!(
             " · archive {}",
