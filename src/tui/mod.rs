@@ -10,6 +10,7 @@ pub mod state;
 pub mod view;
 
 use std::io::{self, Stdout};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
@@ -108,7 +109,7 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
     let mut app = App::new(protocol, targets, planned);
 
     let control = RunControl::default();
-    let (live_tx, mut live_rx) = watch::channel(Live::default());
+    let (live_tx, mut live_rx) = watch::channel(Arc::new(Live::default()));
     let (start_tx, mut start_rx) = mpsc::unbounded_channel();
     let session = {
         let control = control.clone();
@@ -127,11 +128,11 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
                     served.add(record);
                     if last_sent.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY) {
                         last_sent = Some(Instant::now());
-                        let _ = live_tx.send(Live {
+                        let _ = live_tx.send(Arc::new(Live {
                             snapshot: Some(analyzer.snapshot()),
                             records,
                             served: served.counts(),
-                        });
+                        }));
                     }
                 },
             )
@@ -151,6 +152,7 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
     let mut last_draw: Option<Instant> = None;
     let mut shown_second = 0;
     let mut outcome = None;
+    let mut input_open = true;
     loop {
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
             let elapsed = started.elapsed();
@@ -163,7 +165,7 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
         }
         let effect = tokio::select! {
             biased;
-            event = events.next() => match event {
+            event = events.next(), if input_open => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     // Keys redraw at once.
                     last_draw = None;
@@ -176,9 +178,12 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
                     Effect::None
                 }
                 Some(Ok(_)) => Effect::None,
-                Some(Err(e)) => return Err(e.into()),
-                // No more input: nothing can quit later, so stop now.
-                None => app.apply(keys::Command::Interrupt),
+                // Input is gone: nothing could quit later, so stop now and leave once the
+                // archive is closed (returning here would lose its closing record).
+                Some(Err(_)) | None => {
+                    input_open = false;
+                    app.apply(keys::Command::Interrupt)
+                }
             },
             Some(start) = start_rx.recv() => {
                 app.identity = Some(start.identity);
@@ -188,7 +193,8 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
                 Effect::None
             }
             Ok(()) = live_rx.changed() => {
-                app.live = live_rx.borrow_and_update().clone();
+                // An Arc: the UI takes the snapshot without copying its clusters.
+                app.live = Arc::clone(&live_rx.borrow_and_update());
                 dirty = true;
                 Effect::None
             }
@@ -197,11 +203,11 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
                 dirty = true;
                 match joined? {
                     Ok((result, records, served)) => {
-                        app.live = Live {
+                        app.live = Arc::new(Live {
                             snapshot: Some(result.snapshot.clone()),
                             records,
                             served,
-                        };
+                        });
                         let completed = !result.interrupted();
                         outcome = Some(Outcome::Closed(Box::new(result)));
                         app.session_closed(Phase::Finished { completed })
@@ -213,8 +219,9 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
                     }
                 }
             }
-            // Only a running campaign has a clock to advance; finished, the loop sleeps.
-            _ = tick.tick(), if app.in_flight() => {
+            // Ticks advance the clock and flush a frame held back by the rate limit; with
+            // neither to do (a closed campaign on screen), the loop sleeps until a key.
+            _ = tick.tick(), if app.in_flight() || dirty => {
                 // The header clock shows seconds: redraw when it would change.
                 if app.in_flight() && started.elapsed().as_secs() != shown_second {
                     dirty = true;

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::analysis::{ItemSnapshot, Snapshot};
 use crate::record::CallRecord;
@@ -80,7 +81,7 @@ pub struct App {
     pub identity: Option<String>,
     pub archive: Option<PathBuf>,
     pub planned_calls: u64,
-    pub live: Live,
+    pub live: Arc<Live>,
     pub phase: Phase,
     pub help: bool,
     pub confirm_quit: bool,
@@ -100,7 +101,7 @@ impl App {
             identity: None,
             archive: None,
             planned_calls,
-            live: Live::default(),
+            live: Arc::default(),
             phase: Phase::Running,
             help: false,
             confirm_quit: false,

@@ -1,6 +1,7 @@
 //! Headless rendering: a real snapshot (records folded by the analyzer) drawn into a test
 //! backend, asserted on the lines of the buffer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ratatui::backend::TestBackend;
@@ -39,11 +40,11 @@ fn app_with(outputs: &[&str]) -> App {
     analyzer.fold(&failed);
     let mut app = App::new("capitals".into(), vec!["local".into()], 20);
     app.identity = Some("sha256:0123456789abcdef0123".into());
-    app.live = Live {
+    app.live = Arc::new(Live {
         snapshot: Some(analyzer.snapshot()),
         records: outputs.len() as u64 + 1,
         served: served.counts(),
-    };
+    });
     app
 }
 
@@ -88,6 +89,8 @@ fn live_view_shows_snapshot_measures_at_both_sizes() {
         let gauge = line_with(&lines, "calls/s");
         assert!(gauge.contains("5/20 calls"), "{gauge}");
         assert!(gauge.contains("timeout 1"), "{gauge}");
+        // 5 calls in 75 s: 15 left at 1/15 calls/s.
+        assert!(gauge.contains("eta 00:03:45"), "{gauge}");
         // 3 of 4 successful calls share the modal output: 75%, two distinct, diverged.
         let row = line_with(&lines, "capital ");
         assert!(row.contains("75.0% ["), "{w}x{h}: {row}");
@@ -180,7 +183,10 @@ fn tab_shows_the_clusters_of_the_next_item() {
     analyzer.fold(&CallRecord::ok("local", "first", 0, "alpha", 1.0));
     analyzer.fold(&CallRecord::ok("local", "second", 0, "beta", 1.0));
     let mut app = App::new("p".into(), vec!["local".into()], 2);
-    app.live.snapshot = Some(analyzer.snapshot());
+    app.live = Arc::new(Live {
+        snapshot: Some(analyzer.snapshot()),
+        ..Live::default()
+    });
     let lines = draw(&app, 80, 24);
     assert!(line_with(&lines, "#0").contains("alpha"));
     app.apply(super::keys::Command::NextItem);

@@ -125,8 +125,15 @@ fn render_progress(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) 
         Phase::Failed(message) => format!(" progress · {} ", inert(message)),
         _ => " progress ".to_string(),
     };
+    let eta = match app.phase {
+        Phase::Running if rate > 0.0 && done < app.planned_calls => {
+            let left = Duration::from_secs_f64((app.planned_calls - done) as f64 / rate);
+            format!(" · eta {}", clock(left))
+        }
+        _ => String::new(),
+    };
     let label = format!(
-        "{done}/{} calls · {rate:.0} calls/s · {errors}",
+        "{done}/{} calls · {rate:.0} calls/s{eta} · {errors}",
         app.planned_calls
     );
     let gauge = Gauge::default()
