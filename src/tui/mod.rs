@@ -18,7 +18,7 @@ use crossterm::execute;
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use tokio::sync::{mpsc, watch};
@@ -96,6 +96,18 @@ pub enum TuiError {
 
 /// Runs the campaign in `spec` under the live dashboard until the user quits.
 pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
+    let mut guard = TerminalGuard::enter()?;
+    let outcome = drive(spec, &mut guard.terminal, EventStream::new()).await;
+    drop(guard);
+    outcome
+}
+
+/// The app loop on any backend and input stream (a test backend and scripted keys in tests).
+pub async fn drive<B: ratatui::backend::Backend>(
+    spec: SessionSpec,
+    terminal: &mut Terminal<B>,
+    mut events: impl Stream<Item = io::Result<Event>> + Unpin,
+) -> Result<Outcome, TuiError> {
     let protocol = spec.protocol.meta.name.clone();
     let targets = spec
         .protocol
@@ -143,9 +155,7 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
     let mut session = session;
     let mut session_open = true;
 
-    let mut guard = TerminalGuard::enter()?;
     let started = Instant::now();
-    let mut events = EventStream::new();
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
@@ -156,9 +166,7 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
     loop {
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
             let elapsed = started.elapsed();
-            guard
-                .terminal
-                .draw(|frame| view::render(frame, &app, elapsed))?;
+            terminal.draw(|frame| view::render(frame, &app, elapsed))?;
             last_draw = Some(Instant::now());
             shown_second = elapsed.as_secs();
             dirty = false;
@@ -239,7 +247,6 @@ pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
             Effect::Exit => break,
         }
     }
-    drop(guard);
     match outcome {
         Some(outcome) => Ok(outcome),
         // Exit is only reachable with the session closed; this keeps the type total.

@@ -197,3 +197,60 @@ fn tab_shows_the_clusters_of_the_next_item() {
     app.apply(super::keys::Command::NextItem);
     assert_eq!(app.item, 0);
 }
+
+/// The real loop on a test backend: a long campaign, `q` then `y` scripted, then no more input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quit_confirmed_stops_the_campaign_and_closes_the_archive() {
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use futures_util::stream::{self, StreamExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("session.jsonl");
+    let mut protocol = crate::protocol::Protocol::load(std::path::Path::new(
+        "sample-protocols/multiple-choice.toml",
+    ))
+    .unwrap();
+    protocol.campaign.repeats = 1_000_000;
+    let backends = protocol
+        .targets
+        .iter()
+        .map(|t| crate::cli::backend_for(&protocol, t))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let spec = crate::session::SessionSpec {
+        protocol,
+        backends,
+        out: Some(out.clone()),
+    };
+    let key = |c| {
+        Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    };
+    // After the keys, input stays open (pending) so only the confirmed quit can end the loop.
+    let keys = stream::iter(vec![key('?'), key('q'), key('y')]).chain(stream::pending());
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        super::drive(spec, &mut terminal, keys),
+    )
+    .await
+    .expect("the loop ends once the stopped session closes")
+    .unwrap();
+    let super::Outcome::Closed(result) = outcome else {
+        panic!("the session failed");
+    };
+    assert!(result.interrupted());
+    assert!(result.close.records < result.close.planned_calls);
+    // The archive has its closing record and a sound chain.
+    crate::archive::verify(&out).unwrap();
+    let lines: Vec<String> = (0..30)
+        .map(|y| {
+            (0..100)
+                .map(|x| terminal.backend().buffer()[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(line_with(&lines, "reprise").contains("multiple-choice"));
+}
