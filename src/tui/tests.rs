@@ -254,3 +254,20 @@ async fn quit_confirmed_stops_the_campaign_and_closes_the_archive() {
         .collect();
     assert!(line_with(&lines, "reprise").contains("multiple-choice"));
 }
+
+#[test]
+fn a_late_split_is_previewed_from_where_it_turns() {
+    let same = "one two three four five six seven";
+    let app = app_with(&[
+        &format!("{same} eight nine"),
+        &format!("{same} eight nine"),
+        &format!("{same} ELEVEN twelve"),
+    ]);
+    let lines = draw(&app, 100, 30);
+    let late = line_with(&lines, "#1");
+    // The modal output is shown from its start; the other from just before its split.
+    assert!(line_with(&lines, "#0").contains("one two three"));
+    assert!(late.contains("…"), "{late}");
+    assert!(late.contains("ELEVEN twelve"), "{late}");
+    assert!(!late.contains("one two"), "{late}");
+}

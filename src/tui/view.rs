@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Clear, Gauge, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
-use crate::analysis::{ItemSnapshot, Verdict};
+use crate::analysis::{Cluster, ItemSnapshot, Verdict};
 use crate::archive::short_identity;
 use crate::record::ErrorClass;
 use crate::text::inert;
@@ -290,7 +290,7 @@ fn render_clusters(frame: &mut Frame, app: &App, area: Rect) {
                 "█".repeat(filled),
                 " ".repeat(usize::from(BAR).saturating_sub(filled))
             );
-            let preview = cluster.text.lines().next().unwrap_or("");
+            let preview = preview(cluster, inner.width.into());
             let style = if index == app.selected {
                 Style::new().add_modifier(Modifier::REVERSED)
             } else {
@@ -309,7 +309,7 @@ fn render_clusters(frame: &mut Frame, app: &App, area: Rect) {
                 )),
                 Span::styled(bar, Style::new().fg(Color::Cyan)),
                 Span::raw(" "),
-                Span::raw(inert(preview).into_owned()),
+                Span::raw(inert(&preview).into_owned()),
             ])
             .style(style)
         })
@@ -378,4 +378,25 @@ fn render_confirm(frame: &mut Frame, area: Rect) {
         .block(Block::bordered().title(" quit ")),
         popup,
     );
+}
+
+/// Tokens kept before the split point, so the preview shows where this output turns.
+const CONTEXT_TOKENS: usize = 3;
+
+/// The first line of a cluster's text, or for an output that leaves the modal one late,
+/// `…` and the text from just before the split; at most `width` characters are built.
+fn preview(cluster: &Cluster, width: usize) -> String {
+    let from = match cluster.first_divergence {
+        Some(split) if split > CONTEXT_TOKENS => split - CONTEXT_TOKENS,
+        _ => return cluster.text.lines().next().unwrap_or("").to_string(),
+    };
+    let mut out = String::from("…");
+    // Tokens (the backend's, or word bounds with their spaces) concatenate to the text.
+    for token in cluster.tokens.iter().skip(from) {
+        out.push_str(token);
+        if out.contains('\n') || out.chars().count() >= width {
+            break;
+        }
+    }
+    out.lines().next().unwrap_or("").to_string()
 }
