@@ -45,6 +45,11 @@ pub enum Command {
         reprise run sample-protocols/battery.toml --target local --repeats 50 --json\n  \
         reprise run my.toml --fail-under 1.0   # determinism gate for CI: exit 1 if any item varies")]
     Run(RunArgs),
+    /// The live dashboard: launch the campaign at once and watch the answers agree or split.
+    #[command(after_help = "Examples:\n  \
+        reprise tui sample-protocols/multiple-choice.toml --repeats 500\n\n\
+        Keys: q quit · s stop · ↑/↓ select a cluster · ? help")]
+    Tui(TuiArgs),
     /// Check an archive's hash chain, identity and counts; names the first bad record.
     #[command(
         after_help = "Example:\n  reprise verify ~/.local/share/reprise/sessions/20261122-101500-biography-3fa2c1d09b7e.jsonl"
@@ -86,6 +91,24 @@ pub struct RunArgs {
     pub fail_under: Option<f64>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct TuiArgs {
+    /// The protocol file (TOML); see sample-protocols/.
+    pub protocol: PathBuf,
+    /// Run only this target (a target name from the protocol, or `local`); repeatable.
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Measured calls per item and target (overrides campaign.repeats).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub repeats: Option<u32>,
+    /// Calls in flight at once (overrides campaign.concurrency).
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Archive path (default: the platform data directory, named after the identity).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 fn parse_ratio(s: &str) -> Result<f64, String> {
     let r: f64 = s
         .parse()
@@ -109,6 +132,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Tui(args) => tui(args),
         Command::Verify { archive } => verify(&archive),
         Command::Sessions { dir } => sessions(dir),
     }
@@ -162,35 +186,95 @@ pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backe
     }
 }
 
-fn run(args: RunArgs) -> i32 {
-    let mut protocol = match Protocol::load(&args.protocol) {
-        Ok(p) => p,
-        Err(e) => return fail(e, EXIT_INPUT),
-    };
-    if let Err(e) = select_targets(&mut protocol, &args.targets) {
-        return fail(e, EXIT_INPUT);
-    }
-    if let Some(n) = args.repeats {
+/// Loads the protocol, applies the command-line overrides and finds a backend per target.
+fn prepare(
+    path: &Path,
+    targets: &[String],
+    repeats: Option<u32>,
+    concurrency: Option<u32>,
+) -> Result<(Protocol, Vec<Arc<dyn Backend>>), InputError> {
+    let mut protocol = Protocol::load(path)?;
+    select_targets(&mut protocol, targets)?;
+    if let Some(n) = repeats {
         protocol.campaign.repeats = n;
     }
-    if let Some(c) = args.concurrency {
+    if let Some(c) = concurrency {
         protocol.campaign.concurrency = c;
     }
-    let backends = match protocol
+    let backends = protocol
         .targets
         .iter()
         .map(|t| backend_for(&protocol, t))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(b) => b,
-        Err(e) => return fail(e, EXIT_INPUT),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((protocol, backends))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn tui(args: TuiArgs) -> i32 {
+    let (protocol, backends) = match prepare(
+        &args.protocol,
+        &args.targets,
+        args.repeats,
+        args.concurrency,
+    ) {
+        Ok(p) => p,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    if !std::io::stdout().is_terminal() {
+        return fail(
+            "the dashboard needs a terminal; use `reprise run` for headless runs",
+            EXIT_INPUT,
+        );
+    }
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the async runtime: {e}"), EXIT_INPUT),
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let name = protocol.meta.name.clone();
+    let spec = SessionSpec {
+        protocol,
+        backends,
+        out: args.out,
+    };
+    match runtime.block_on(crate::tui::run_live(spec)) {
+        Ok(crate::tui::Outcome::Closed(result)) => {
+            print!(
+                "{}",
+                report::table(&result.snapshot, &result.archive, &result.identity, &name)
+            );
+            if result.interrupted() {
+                eprintln!(
+                    "stopped early: {} of {} planned calls recorded; the archive is closed and verifiable",
+                    result.close.records, result.close.planned_calls
+                );
+                return EXIT_INTERRUPTED;
+            }
+            EXIT_OK
+        }
+        Ok(crate::tui::Outcome::Failed(e)) => fail(e, EXIT_INPUT),
+        Err(e) => fail(e, EXIT_INPUT),
+    }
+}
+
+fn run(args: RunArgs) -> i32 {
+    let (protocol, backends) = match prepare(
+        &args.protocol,
+        &args.targets,
+        args.repeats,
+        args.concurrency,
+    ) {
+        Ok(p) => p,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e, EXIT_INPUT),
     };
     let name = protocol.meta.name.clone();
     let total = protocol.targets.len() as u64

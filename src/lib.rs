@@ -8,9 +8,10 @@
 //! - `session`: one owner of the records: archive first, then analysis;
 //! - `archive`: hash-chained JSON Lines files, `verify`, session listing;
 //! - `analysis`: every measure, folded one record at a time into a snapshot;
-//! - `report`: the headless table and JSON summary; `cli`: the commands.
+//! - `report`: the headless table and JSON summary; `cli`: the commands;
+//! - `tui`: the live dashboard (the only module that imports ratatui/crossterm, with `cli`).
 //!
-//! Nothing here but `cli` and `report` writes to a terminal.
+//! Nothing here but `cli`, `report` and `tui` writes to a terminal.
 
 pub mod analysis;
 pub mod archive;
@@ -25,3 +26,4 @@ pub mod report;
 pub mod runner;
 pub mod session;
 pub mod text;
+pub mod tui;

@@ -76,6 +76,25 @@ pub fn analysis_config(protocol: &Protocol) -> AnalysisConfig {
 pub async fn run_session(
     spec: SessionSpec,
     control: RunControl,
+    observe: impl FnMut(&CallRecord, &Analyzer),
+) -> Result<SessionResult, SessionError> {
+    run_session_with_start(spec, control, |_| {}, observe).await
+}
+
+/// What a live view learns once the archive is created, before the first call.
+#[derive(Debug, Clone)]
+pub struct SessionStart {
+    pub archive: PathBuf,
+    pub identity: String,
+    /// Planned calls, warm-up included.
+    pub planned_calls: u64,
+}
+
+/// [`run_session`], telling `on_start` the archive and identity before any call is sent.
+pub async fn run_session_with_start(
+    spec: SessionSpec,
+    control: RunControl,
+    on_start: impl FnOnce(&SessionStart),
     mut observe: impl FnMut(&CallRecord, &Analyzer),
 ) -> Result<SessionResult, SessionError> {
     let SessionSpec {
@@ -114,6 +133,11 @@ pub async fn run_session(
         campaign.repeats,
     );
     let planned_calls = planned.len() as u64;
+    on_start(&SessionStart {
+        archive: path.clone(),
+        identity: identity.clone(),
+        planned_calls,
+    });
     let runner = Arc::new(Runner {
         backends,
         target_names: protocol.targets.iter().map(|t| t.name.clone()).collect(),

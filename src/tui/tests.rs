@@ -1,0 +1,273 @@
+//! Headless rendering: a real snapshot (records folded by the analyzer) drawn into a test
+//! backend, asserted on the lines of the buffer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use super::keys::KEYS;
+use super::state::{App, Live, Phase, ServedTally};
+use super::view::render;
+use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
+use crate::record::{CallRecord, ErrorClass};
+
+fn app_with(outputs: &[&str]) -> App {
+    let mut analyzer = Analyzer::new(AnalysisConfig {
+        answer: None,
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: vec!["local".into()],
+        items: vec![("capital".into(), None)],
+    });
+    let mut served = ServedTally::default();
+    for (call, out) in outputs.iter().enumerate() {
+        let mut record = CallRecord::ok("local", "capital", call as u32, out, 12.0);
+        record.served.insert("model".into(), "m1".into());
+        record
+            .served
+            .insert("response_id".into(), format!("r{call}"));
+        analyzer.fold(&record);
+        served.add(&record);
+    }
+    let failed = CallRecord::failed(
+        "local",
+        "capital",
+        outputs.len() as u32,
+        ErrorClass::Timeout,
+        "slow",
+    );
+    analyzer.fold(&failed);
+    let mut app = App::new("capitals".into(), vec!["local".into()], 20);
+    app.identity = Some("sha256:0123456789abcdef0123".into());
+    app.live = Arc::new(Live {
+        snapshot: Some(analyzer.snapshot()),
+        records: outputs.len() as u64 + 1,
+        served: served.counts(),
+    });
+    app
+}
+
+fn draw(app: &App, width: u16, height: u16) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| render(frame, app, Duration::from_secs(75)))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", lines.join("\n")))
+}
+
+const OUTPUTS: &[&str] = &[
+    "Paris is the capital.",
+    "Paris is the capital.",
+    "Paris is the capital.",
+    "Paris, of course.",
+];
+
+#[test]
+fn live_view_shows_snapshot_measures_at_both_sizes() {
+    let app = app_with(OUTPUTS);
+    for (w, h) in [(100, 30), (80, 24)] {
+        let lines = draw(&app, w, h);
+        let header = line_with(&lines, "reprise");
+        for part in ["capitals", "local", "0123456789ab", "LIVE", "00:01:15"] {
+            assert!(header.contains(part), "{w}x{h}: {header}");
+        }
+        let gauge = line_with(&lines, "calls/s");
+        assert!(gauge.contains("5/20 calls"), "{gauge}");
+        assert!(gauge.contains("timeout 1"), "{gauge}");
+        // 5 calls in 75 s: 15 left at 1/15 calls/s.
+        assert!(gauge.contains("eta 00:03:45"), "{gauge}");
+        // 3 of 4 successful calls share the modal output: 75%, two distinct, diverged.
+        let row = line_with(&lines, "capital ");
+        assert!(row.contains("75.0% ["), "{w}x{h}: {row}");
+        assert!(row.contains("diverged"), "{row}");
+        assert!(row.contains(" 2 "), "{row}");
+        // One served identity: the response id does not count as a different server.
+        assert!(row.trim_end_matches('│').trim_end().ends_with('1'), "{row}");
+        let modal = line_with(&lines, "#0");
+        assert!(modal.contains("3  75.0%"), "{modal}");
+        assert!(modal.contains("Paris is the capital."), "{modal}");
+        let other = line_with(&lines, "#1");
+        assert!(other.contains("1  25.0%"), "{other}");
+        assert!(other.contains("Paris, of course."), "{other}");
+    }
+}
+
+#[test]
+fn finished_campaign_is_marked_done() {
+    let mut app = app_with(OUTPUTS);
+    app.session_closed(Phase::Finished { completed: true });
+    let lines = draw(&app, 100, 30);
+    assert!(line_with(&lines, "reprise").contains("DONE"));
+    assert!(!lines.iter().any(|l| l.contains("LIVE")));
+}
+
+#[test]
+fn help_overlay_lists_every_key_of_the_table() {
+    let mut app = app_with(OUTPUTS);
+    app.help = true;
+    for (w, h) in [(100, 30), (80, 24)] {
+        let lines = draw(&app, w, h);
+        for binding in KEYS {
+            let line = line_with(&lines, binding.help);
+            assert!(
+                line.contains(&format!(" {} ", binding.label)),
+                "{w}x{h}: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn quit_prompt_is_drawn_while_calls_are_in_flight() {
+    let mut app = app_with(OUTPUTS);
+    app.apply(super::keys::Command::Quit);
+    let lines = draw(&app, 80, 24);
+    line_with(&lines, "Stop the campaign and quit?");
+    line_with(&lines, "y / n");
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let app = app_with(OUTPUTS);
+    let lines = draw(&app, 40, 10);
+    line_with(&lines, "terminal too small");
+    assert!(!lines.iter().any(|l| l.contains("calls/s")));
+}
+
+#[test]
+fn model_escape_sequences_render_inert() {
+    let hostile = "\x1b[2J\x1b]0;pwned\x07\u{9b}31mred\x1b[0m";
+    let app = app_with(&[hostile, hostile, "plain"]);
+    let lines = draw(&app, 100, 30);
+    let line = line_with(&lines, "pwned");
+    assert!(line.contains("␛[2J␛]0;pwned␇"), "{line}");
+    for l in &lines {
+        assert!(!l.chars().any(char::is_control), "{l:?}");
+    }
+}
+
+#[test]
+fn selection_moves_within_the_clusters() {
+    let mut app = app_with(OUTPUTS);
+    app.apply(super::keys::Command::SelectDown);
+    app.apply(super::keys::Command::SelectDown);
+    // Two clusters: the selection stops at the last one.
+    assert_eq!(app.selected, 1);
+    app.apply(super::keys::Command::SelectUp);
+    assert_eq!(app.selected, 0);
+}
+
+#[test]
+fn tab_shows_the_clusters_of_the_next_item() {
+    let mut analyzer = Analyzer::new(AnalysisConfig {
+        answer: None,
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: vec!["local".into()],
+        items: vec![("first".into(), None), ("second".into(), None)],
+    });
+    analyzer.fold(&CallRecord::ok("local", "first", 0, "alpha", 1.0));
+    analyzer.fold(&CallRecord::ok("local", "second", 0, "beta", 1.0));
+    let mut app = App::new("p".into(), vec!["local".into()], 2);
+    app.live = Arc::new(Live {
+        snapshot: Some(analyzer.snapshot()),
+        ..Live::default()
+    });
+    let lines = draw(&app, 80, 24);
+    assert!(line_with(&lines, "#0").contains("alpha"));
+    app.apply(super::keys::Command::NextItem);
+    let lines = draw(&app, 80, 24);
+    line_with(&lines, "clusters · local · second");
+    assert!(line_with(&lines, "#0").contains("beta"));
+    // Wraps around past the last item.
+    app.apply(super::keys::Command::NextItem);
+    assert_eq!(app.item, 0);
+}
+
+/// The real loop on a test backend: a long campaign, `q` then `y` scripted, then no more input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quit_confirmed_stops_the_campaign_and_closes_the_archive() {
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use futures_util::stream::{self, StreamExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("session.jsonl");
+    let mut protocol = crate::protocol::Protocol::load(std::path::Path::new(
+        "sample-protocols/multiple-choice.toml",
+    ))
+    .unwrap();
+    protocol.campaign.repeats = 1_000_000;
+    let backends = protocol
+        .targets
+        .iter()
+        .map(|t| crate::cli::backend_for(&protocol, t))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let spec = crate::session::SessionSpec {
+        protocol,
+        backends,
+        out: Some(out.clone()),
+    };
+    let key = |c| {
+        Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    };
+    // After the keys, input stays open (pending) so only the confirmed quit can end the loop.
+    let keys = stream::iter(vec![key('?'), key('q'), key('y')]).chain(stream::pending());
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        super::drive(spec, &mut terminal, keys),
+    )
+    .await
+    .expect("the loop ends once the stopped session closes")
+    .unwrap();
+    let super::Outcome::Closed(result) = outcome else {
+        panic!("the session failed");
+    };
+    assert!(result.interrupted());
+    assert!(result.close.records < result.close.planned_calls);
+    // The archive has its closing record and a sound chain.
+    crate::archive::verify(&out).unwrap();
+    let lines: Vec<String> = (0..30)
+        .map(|y| {
+            (0..100)
+                .map(|x| terminal.backend().buffer()[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(line_with(&lines, "reprise").contains("multiple-choice"));
+}
+
+#[test]
+fn a_late_split_is_previewed_from_where_it_turns() {
+    let same = "one two three four five six seven";
+    let app = app_with(&[
+        &format!("{same} eight nine"),
+        &format!("{same} eight nine"),
+        &format!("{same} ELEVEN twelve"),
+    ]);
+    let lines = draw(&app, 100, 30);
+    let late = line_with(&lines, "#1");
+    // The modal output is shown from its start; the other from just before its split.
+    assert!(line_with(&lines, "#0").contains("one two three"));
+    assert!(late.contains("…"), "{late}");
+    assert!(late.contains("ELEVEN twelve"), "{late}");
+    assert!(!late.contains("one two"), "{late}");
+}
