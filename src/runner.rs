@@ -63,11 +63,15 @@ pub struct Runner {
 impl Runner {
     /// Runs `plan` to completion or until stopped; every attempt goes to `records`.
     /// Returns the number of planned calls that were launched.
+    ///
+    /// `records` should be bounded: a call keeps its concurrency permit until its record is
+    /// accepted, so the runner never races ahead of the archive — a crash then loses at most
+    /// the calls in flight and the channel's few slots, and a stop takes effect at once.
     pub async fn run(
         self: Arc<Self>,
         plan: Vec<PlannedCall>,
         control: RunControl,
-        records: mpsc::UnboundedSender<CallRecord>,
+        records: mpsc::Sender<CallRecord>,
     ) -> usize {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
@@ -88,7 +92,7 @@ impl Runner {
             in_flight.spawn(async move {
                 let record = runner.attempt(planned, 1, &abort).await;
                 // The receiver only goes away when the session is failing; nothing to do then.
-                let _ = records.send(record);
+                let _ = records.send(record).await;
                 drop(permit);
             });
             // Reap finished tasks as we go so the set stays small on long campaigns.
@@ -239,15 +243,19 @@ mod tests {
             concurrency: 3,
             clock: Instant::now(),
         });
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let launched = runner
-            .run(plan(1, 1, 0, 30), RunControl::default(), tx)
-            .await;
-        assert_eq!(launched, 30);
+        let (tx, mut rx) = mpsc::channel(1);
+        let run = tokio::spawn(runner.run(plan(1, 1, 0, 30), RunControl::default(), tx));
         let mut records = Vec::new();
         while let Some(r) = rx.recv().await {
             records.push(r);
+            if records.len() == 5 {
+                // A slow archive: the runner must wait for it rather than race ahead.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let started = backend.calls.load(Ordering::SeqCst) as usize;
+                assert!(started <= 5 + 3 + 1, "{started} calls started, 5 archived");
+            }
         }
+        assert_eq!(run.await.unwrap(), 30);
         assert_eq!(records.len(), 30);
         let mut calls: Vec<u32> = records.iter().map(|r| r.call).collect();
         calls.sort_unstable();
@@ -286,7 +294,7 @@ mod tests {
             concurrency: 2,
             clock: Instant::now(),
         });
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(4);
         assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await, 0);
         assert!(rx.recv().await.is_none());
     }

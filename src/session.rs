@@ -148,7 +148,8 @@ pub async fn run_session_with_start(
         concurrency: campaign.concurrency as usize,
         clock,
     });
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Bounded: the runner waits for the archive (see `Runner::run`).
+    let (tx, mut rx) = mpsc::channel(campaign.concurrency.max(1) as usize);
     let run = tokio::spawn(runner.run(planned, control.clone(), tx));
 
     let mut analyzer = Analyzer::new(analysis_config(&protocol));
