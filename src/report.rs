@@ -207,7 +207,12 @@ fn answers_label(item: &ItemSnapshot) -> String {
         .take(2)
         .map(|a| {
             let answer = a.answer.as_deref().map_or("?".into(), crate::text::inert);
-            format!("{answer} {:.0}%", a.count as f64 * 100.0 / item.ok as f64)
+            let pct = a.count as f64 * 100.0 / item.ok as f64;
+            if pct < 0.5 {
+                format!("{answer} <1%")
+            } else {
+                format!("{answer} {pct:.0}%")
+            }
         })
         .collect();
     if item.answers.len() > 2 {
