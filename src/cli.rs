@@ -49,7 +49,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         reprise tui sample-protocols/multiple-choice.toml --repeats 500\n\n\
         Keys: q quit · s stop · ↑/↓ select a cluster · ? help")]
-    Tui(TuiArgs),
+    Tui(CampaignArgs),
     /// Check an archive's hash chain, identity and counts; names the first bad record.
     #[command(
         after_help = "Example:\n  reprise verify ~/.local/share/reprise/sessions/20261122-101500-biography-3fa2c1d09b7e.jsonl"
@@ -67,8 +67,9 @@ pub enum Command {
     },
 }
 
+/// What to run: shared by `run` and `tui`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub struct CampaignArgs {
     /// The protocol file (TOML); see sample-protocols/.
     pub protocol: PathBuf,
     /// Run only this target (a target name from the protocol, or `local`); repeatable.
@@ -83,30 +84,18 @@ pub struct RunArgs {
     /// Archive path (default: the platform data directory, named after the identity).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub campaign: CampaignArgs,
     /// Print the JSON summary instead of the table.
     #[arg(long)]
     pub json: bool,
     /// Exit 1 when any item's modal share is below R (0..=1).
     #[arg(long, value_name = "R", value_parser = parse_ratio)]
     pub fail_under: Option<f64>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct TuiArgs {
-    /// The protocol file (TOML); see sample-protocols/.
-    pub protocol: PathBuf,
-    /// Run only this target (a target name from the protocol, or `local`); repeatable.
-    #[arg(long = "target", value_name = "NAME")]
-    pub targets: Vec<String>,
-    /// Measured calls per item and target (overrides campaign.repeats).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub repeats: Option<u32>,
-    /// Calls in flight at once (overrides campaign.concurrency).
-    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: Option<u32>,
-    /// Archive path (default: the platform data directory, named after the identity).
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
@@ -186,27 +175,28 @@ pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backe
     }
 }
 
-/// Loads the protocol, applies the command-line overrides and finds a backend per target.
-fn prepare(
-    path: &Path,
-    targets: &[String],
-    repeats: Option<u32>,
-    concurrency: Option<u32>,
-) -> Result<(Protocol, Vec<Arc<dyn Backend>>), InputError> {
-    let mut protocol = Protocol::load(path)?;
-    select_targets(&mut protocol, targets)?;
-    if let Some(n) = repeats {
-        protocol.campaign.repeats = n;
+impl CampaignArgs {
+    /// Loads the protocol, applies the command-line overrides and finds a backend per target.
+    pub fn prepare(self) -> Result<SessionSpec, InputError> {
+        let mut protocol = Protocol::load(&self.protocol)?;
+        select_targets(&mut protocol, &self.targets)?;
+        if let Some(n) = self.repeats {
+            protocol.campaign.repeats = n;
+        }
+        if let Some(c) = self.concurrency {
+            protocol.campaign.concurrency = c;
+        }
+        let backends = protocol
+            .targets
+            .iter()
+            .map(|t| backend_for(&protocol, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionSpec {
+            protocol,
+            backends,
+            out: self.out,
+        })
     }
-    if let Some(c) = concurrency {
-        protocol.campaign.concurrency = c;
-    }
-    let backends = protocol
-        .targets
-        .iter()
-        .map(|t| backend_for(&protocol, t))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((protocol, backends))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -216,14 +206,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-fn tui(args: TuiArgs) -> i32 {
-    let (protocol, backends) = match prepare(
-        &args.protocol,
-        &args.targets,
-        args.repeats,
-        args.concurrency,
-    ) {
-        Ok(p) => p,
+fn tui(args: CampaignArgs) -> i32 {
+    let spec = match args.prepare() {
+        Ok(spec) => spec,
         Err(e) => return fail(e, EXIT_INPUT),
     };
     if !std::io::stdout().is_terminal() {
@@ -236,12 +221,7 @@ fn tui(args: TuiArgs) -> i32 {
         Ok(rt) => rt,
         Err(e) => return fail(e, EXIT_INPUT),
     };
-    let name = protocol.meta.name.clone();
-    let spec = SessionSpec {
-        protocol,
-        backends,
-        out: args.out,
-    };
+    let name = spec.protocol.meta.name.clone();
     match runtime.block_on(crate::tui::run_live(spec)) {
         Ok(crate::tui::Outcome::Closed(result)) => {
             print!(
@@ -249,11 +229,7 @@ fn tui(args: TuiArgs) -> i32 {
                 report::table(&result.snapshot, &result.archive, &result.identity, &name)
             );
             if result.interrupted() {
-                eprintln!(
-                    "stopped early: {} of {} planned calls recorded; the archive is closed and verifiable",
-                    result.close.records, result.close.planned_calls
-                );
-                return EXIT_INTERRUPTED;
+                return stopped_early(&result);
             }
             EXIT_OK
         }
@@ -263,28 +239,19 @@ fn tui(args: TuiArgs) -> i32 {
 }
 
 fn run(args: RunArgs) -> i32 {
-    let (protocol, backends) = match prepare(
-        &args.protocol,
-        &args.targets,
-        args.repeats,
-        args.concurrency,
-    ) {
-        Ok(p) => p,
+    let spec = match args.campaign.prepare() {
+        Ok(spec) => spec,
         Err(e) => return fail(e, EXIT_INPUT),
     };
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(e, EXIT_INPUT),
     };
+    let protocol = &spec.protocol;
     let name = protocol.meta.name.clone();
     let total = protocol.targets.len() as u64
         * protocol.items.len() as u64
         * u64::from(protocol.campaign.warmup + protocol.campaign.repeats);
-    let spec = SessionSpec {
-        protocol,
-        backends,
-        out: args.out,
-    };
     let result = runtime.block_on(async {
         let control = RunControl::default();
         let ctrl_c = control.clone();
@@ -319,11 +286,7 @@ fn run(args: RunArgs) -> i32 {
         );
     }
     if result.interrupted() {
-        eprintln!(
-            "stopped early: {} of {} planned calls recorded; the archive is closed and verifiable",
-            result.close.records, result.close.planned_calls
-        );
-        return EXIT_INTERRUPTED;
+        return stopped_early(&result);
     }
     if let Some(r) = args.fail_under {
         let mut failed = false;
@@ -350,6 +313,15 @@ fn run(args: RunArgs) -> i32 {
         }
     }
     EXIT_OK
+}
+
+/// Says how far a stopped campaign got; its exit code.
+fn stopped_early(result: &crate::session::SessionResult) -> i32 {
+    eprintln!(
+        "stopped early: {} of {} planned calls recorded; the archive is closed and verifiable",
+        result.close.records, result.close.planned_calls
+    );
+    EXIT_INTERRUPTED
 }
 
 /// Progress on stderr, only when stderr is a terminal.
