@@ -224,15 +224,18 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_planned_call_is_recorded_failures_included_under_the_limit() {
-        let backend = Arc::new(Flaky {
+    fn flaky() -> Arc<Flaky> {
+        Arc::new(Flaky {
             calls: AtomicU32::new(0),
             in_flight: AtomicU32::new(0),
             peak: AtomicU32::new(0),
-        });
-        let runner = Arc::new(Runner {
-            backends: vec![backend.clone()],
+        })
+    }
+
+    /// One target, one item, on `backend`.
+    fn runner(backend: Arc<Flaky>, concurrency: usize) -> Arc<Runner> {
+        Arc::new(Runner {
+            backends: vec![backend],
             target_names: vec!["t".into()],
             item_names: vec!["i".into()],
             requests: vec![ChatRequest {
@@ -240,9 +243,15 @@ mod tests {
                 user: "u".into(),
                 params: Params::default(),
             }],
-            concurrency: 3,
+            concurrency,
             clock: Instant::now(),
-        });
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_planned_call_is_recorded_failures_included_under_the_limit() {
+        let backend = flaky();
+        let runner = runner(backend.clone(), 3);
         let (tx, mut rx) = mpsc::channel(1);
         let run = tokio::spawn(runner.run(plan(1, 1, 0, 30), RunControl::default(), tx));
         let mut records = Vec::new();
@@ -278,22 +287,7 @@ mod tests {
     async fn stop_launches_nothing_more() {
         let control = RunControl::default();
         control.stop.cancel();
-        let runner = Arc::new(Runner {
-            backends: vec![Arc::new(Flaky {
-                calls: AtomicU32::new(0),
-                in_flight: AtomicU32::new(0),
-                peak: AtomicU32::new(0),
-            })],
-            target_names: vec!["t".into()],
-            item_names: vec!["i".into()],
-            requests: vec![ChatRequest {
-                system: None,
-                user: "u".into(),
-                params: Params::default(),
-            }],
-            concurrency: 2,
-            clock: Instant::now(),
-        });
+        let runner = runner(flaky(), 2);
         let (tx, mut rx) = mpsc::channel(4);
         assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await, 0);
         assert!(rx.recv().await.is_none());
