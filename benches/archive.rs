@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| archive::read(&path).expect("read").calls.len())
         });
         group.bench_function(format!("verify/{name}"), |b| {
-            b.iter(|| archive::verify(&path).expect("verify").records)
+            b.iter(|| archive::verify(&path).expect("verify").close.records)
         });
     }
     group.finish();

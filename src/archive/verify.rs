@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::identity::{identity_of, short_identity};
 use super::line::{self, Kind, SealError};
 use super::reader::{complete_lines, header_of};
-use super::{Close, SessionOutcome};
+use super::Close;
 use crate::record::{CallRecord, CallStatus};
 
 /// A verified archive, for a one-line "OK …" message.
@@ -15,13 +15,8 @@ pub struct VerifyReport {
     pub path: PathBuf,
     pub identity: String,
     pub started_at: String,
-    pub outcome: SessionOutcome,
-    pub planned_calls: u64,
-    /// Call records.
-    pub records: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub cancelled: u64,
+    /// The closing record, whose counts were checked against the call records.
+    pub close: Close,
 }
 
 impl fmt::Display for VerifyReport {
@@ -30,11 +25,11 @@ impl fmt::Display for VerifyReport {
             f,
             "OK {}: {} records ({} ok, {} errors, {} cancelled), {}, identity {}, chain intact",
             self.path.display(),
-            self.records,
-            self.ok,
-            self.errors,
-            self.cancelled,
-            self.outcome.as_str(),
+            self.close.records,
+            self.close.ok,
+            self.close.errors,
+            self.close.cancelled,
+            self.close.outcome.as_str(),
             short_identity(&self.identity),
         )
     }
@@ -243,12 +238,7 @@ pub(crate) fn verify_bytes(bytes: &[u8], path: &Path) -> Result<VerifyReport, Ve
         path: path.to_path_buf(),
         identity: header.identity,
         started_at: header.started_at,
-        outcome: close.outcome,
-        planned_calls: close.planned_calls,
-        records: close.records,
-        ok,
-        errors,
-        cancelled,
+        close,
     })
 }
 
@@ -316,10 +306,18 @@ mod tests {
         let (_dir, path, _) = archive_bytes();
         let report = verify(&path).unwrap();
         assert_eq!(
-            (report.records, report.ok, report.errors, report.cancelled),
+            (
+                report.close.records,
+                report.close.ok,
+                report.close.errors,
+                report.close.cancelled
+            ),
             (4, 2, 1, 1)
         );
-        assert_eq!(report.outcome, SessionOutcome::Completed);
+        assert_eq!(
+            report.close.outcome,
+            crate::archive::SessionOutcome::Completed
+        );
         let message = report.to_string();
         assert!(message.starts_with("OK "), "{message}");
         assert!(
