@@ -3,15 +3,12 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::archive;
 use crate::error::InputError;
 use crate::protocol::{Protocol, Target};
-use crate::providers::local::LocalBackend;
-use crate::providers::Backend;
 use crate::report;
 use crate::runner::RunControl;
 use crate::session::{run_session, SessionSpec};
@@ -29,12 +26,17 @@ pub const EXIT_INTERRUPTED: i32 = 130;
     long_about = "reprise sends one prompt to one or more models many times, measures how often \
                   the answers agree and where they split, and saves every campaign as a \
                   tamper-evident, identity-tagged session archive.",
-    after_help = "Example:\n  reprise run sample-protocols/biography.toml --repeats 200 --concurrency 8",
-    arg_required_else_help = true
+    after_help = "Examples:\n  \
+        reprise                      # the dashboard: pick a protocol, Enter runs it\n  \
+        reprise run sample-protocols/biography.toml --repeats 200 --concurrency 8"
 )]
 pub struct Cli {
+    /// Without a command: the dashboard's protocol picker.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Dashboard colours: dark, light, high-contrast, colour-blind, or a theme of your own.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,11 +47,12 @@ pub enum Command {
         reprise run sample-protocols/battery.toml --target local --repeats 50 --json\n  \
         reprise run my.toml --fail-under 1.0   # determinism gate for CI: exit 1 if any item varies")]
     Run(RunArgs),
-    /// The live dashboard: launch the campaign at once and watch the answers agree or split.
+    /// The live dashboard: with a protocol, launch it at once; without, pick and edit one first.
     #[command(after_help = "Examples:\n  \
+        reprise tui\n  \
         reprise tui sample-protocols/multiple-choice.toml --repeats 500\n\n\
-        Keys: q quit · s stop · ↑/↓ select a cluster · ? help")]
-    Tui(CampaignArgs),
+        Keys: ? lists them all · q quit · p pause · s stop · 1-4 views")]
+    Tui(TuiArgs),
     /// Check an archive's hash chain, identity and counts; names the first bad record.
     #[command(
         after_help = "Example:\n  reprise verify ~/.local/share/reprise/sessions/20261122-101500-biography-3fa2c1d09b7e.jsonl"
@@ -72,6 +75,21 @@ pub enum Command {
 pub struct CampaignArgs {
     /// The protocol file (TOML); see sample-protocols/.
     pub protocol: PathBuf,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct TuiArgs {
+    /// The protocol file (TOML) to launch at once; without it, the protocol picker opens.
+    pub protocol: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Command-line changes to the protocol's campaign.
+#[derive(Debug, Default, clap::Args)]
+pub struct Overrides {
     /// Run only this target (a target name from the protocol, or `local`); repeatable.
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
@@ -98,6 +116,15 @@ pub struct RunArgs {
     pub fail_under: Option<f64>,
 }
 
+impl Overrides {
+    fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+            && self.repeats.is_none()
+            && self.concurrency.is_none()
+            && self.out.is_none()
+    }
+}
+
 fn parse_ratio(s: &str) -> Result<f64, String> {
     let r: f64 = s
         .parse()
@@ -120,10 +147,11 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Run(args) => run(args),
-        Command::Tui(args) => tui(args),
-        Command::Verify { archive } => verify(&archive),
-        Command::Sessions { dir } => sessions(dir),
+        None => tui(TuiArgs::default(), cli.theme.as_deref()),
+        Some(Command::Tui(args)) => tui(args, cli.theme.as_deref()),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Verify { archive }) => verify(&archive),
+        Some(Command::Sessions { dir }) => sessions(dir),
     }
 }
 
@@ -161,41 +189,19 @@ pub fn select_targets(protocol: &mut Protocol, names: &[String]) -> Result<(), I
     Ok(())
 }
 
-/// The backend for a target. Only the built-in model exists in this version.
-pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
-    match target.provider.as_str() {
-        "local" => Ok(Arc::new(LocalBackend::new())),
-        other => Err(InputError::new(
-            &protocol.path,
-            format!(
-                "target `{}` uses provider `{other}`, which this version of reprise cannot call yet; run it with --target local",
-                target.name
-            ),
-        )),
-    }
-}
-
 impl CampaignArgs {
     /// Loads the protocol, applies the command-line overrides and finds a backend per target.
     pub fn prepare(self) -> Result<SessionSpec, InputError> {
         let mut protocol = Protocol::load(&self.protocol)?;
-        select_targets(&mut protocol, &self.targets)?;
-        if let Some(n) = self.repeats {
+        let o = self.overrides;
+        select_targets(&mut protocol, &o.targets)?;
+        if let Some(n) = o.repeats {
             protocol.campaign.repeats = n;
         }
-        if let Some(c) = self.concurrency {
+        if let Some(c) = o.concurrency {
             protocol.campaign.concurrency = c;
         }
-        let backends = protocol
-            .targets
-            .iter()
-            .map(|t| backend_for(&protocol, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SessionSpec {
-            protocol,
-            backends,
-            out: self.out,
-        })
+        SessionSpec::new(protocol, o.out)
     }
 }
 
@@ -206,10 +212,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-fn tui(args: CampaignArgs) -> i32 {
-    let spec = match args.prepare() {
-        Ok(spec) => spec,
+fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
+    use crate::tui::{picker::PickerState, state::App, Outcome};
+    let theme = match crate::tui::theme::resolve(theme) {
+        Ok(theme) => theme,
         Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let start = match args.protocol {
+        Some(protocol) => match (CampaignArgs {
+            protocol,
+            overrides: args.overrides,
+        })
+        .prepare()
+        {
+            Ok(spec) => Some(spec),
+            Err(e) => return fail(e, EXIT_INPUT),
+        },
+        None if args.overrides.is_empty() => None,
+        None => {
+            return fail(
+                "--target, --repeats, --concurrency and --out need a PROTOCOL; in the picker, edit them in the editor pane",
+                EXIT_INPUT,
+            )
+        }
     };
     if !std::io::stdout().is_terminal() {
         return fail(
@@ -221,19 +246,26 @@ fn tui(args: CampaignArgs) -> i32 {
         Ok(rt) => rt,
         Err(e) => return fail(e, EXIT_INPUT),
     };
-    let name = spec.protocol.meta.name.clone();
-    match runtime.block_on(crate::tui::run_live(spec)) {
-        Ok(crate::tui::Outcome::Closed(result)) => {
+    let mut app = App::picker(PickerState::discover());
+    app.theme = theme;
+    match runtime.block_on(crate::tui::run_live(app, start)) {
+        Ok(Outcome::Closed(result)) => {
             print!(
                 "{}",
-                report::table(&result.snapshot, &result.archive, &result.identity, &name)
+                report::table(
+                    &result.snapshot,
+                    &result.archive,
+                    &result.identity,
+                    &result.protocol
+                )
             );
             if result.interrupted() {
                 return stopped_early(&result);
             }
             EXIT_OK
         }
-        Ok(crate::tui::Outcome::Failed(e)) => fail(e, EXIT_INPUT),
+        Ok(Outcome::NothingRun) => EXIT_OK,
+        Ok(Outcome::Failed(e)) => fail(e, EXIT_INPUT),
         Err(e) => fail(e, EXIT_INPUT),
     }
 }

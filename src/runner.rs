@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, Semaphore};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -40,13 +42,48 @@ pub fn plan(targets: usize, items: usize, warmup: u32, repeats: u32) -> Vec<Plan
     calls
 }
 
-/// How the runner is told to stop.
-#[derive(Clone, Default)]
+/// How the runner is told to pause or stop, and how many calls it has in flight.
+#[derive(Clone)]
 pub struct RunControl {
     /// Launch no new calls; calls in flight finish and are recorded.
     pub stop: CancellationToken,
     /// Calls in flight are abandoned and recorded as cancelled.
     pub abort: CancellationToken,
+    /// While true, no new call is launched; calls in flight go on.
+    pause: Arc<watch::Sender<bool>>,
+    /// Calls launched whose record has not yet been handed over.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Default for RunControl {
+    fn default() -> Self {
+        RunControl {
+            stop: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            pause: Arc::new(watch::Sender::new(false)),
+            in_flight: Arc::default(),
+        }
+    }
+}
+
+impl RunControl {
+    pub fn set_paused(&self, paused: bool) {
+        self.pause.send_replace(paused);
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Returns once launching may go on; false when stopped meanwhile.
+    async fn resumed(&self) -> bool {
+        let mut paused = self.pause.subscribe();
+        tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => false,
+            held = paused.wait_for(|p| !*p) => held.is_ok(),
+        }
+    }
 }
 
 /// What the runner needs: a backend per target and a request per item.
@@ -77,6 +114,9 @@ impl Runner {
         let mut in_flight = JoinSet::new();
         let mut launched = 0;
         for planned in plan {
+            if !control.resumed().await {
+                break;
+            }
             let permit = tokio::select! {
                 biased;
                 _ = control.stop.cancelled() => break,
@@ -89,10 +129,13 @@ impl Runner {
             let runner = Arc::clone(&self);
             let abort = control.abort.clone();
             let records = records.clone();
+            let gauge = Arc::clone(&control.in_flight);
+            gauge.fetch_add(1, Ordering::Relaxed);
             in_flight.spawn(async move {
                 let record = runner.attempt(planned, 1, &abort).await;
                 // The receiver only goes away when the session is failing; nothing to do then.
                 let _ = records.send(record).await;
+                gauge.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
             // Reap finished tasks as we go so the set stays small on long campaigns.
@@ -291,6 +334,53 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await, 0);
         assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pause_holds_launches_and_resume_finishes_the_plan() {
+        let backend = flaky();
+        let control = RunControl::default();
+        let runner = runner(backend.clone(), 2);
+        let (tx, mut rx) = mpsc::channel(4);
+        let run = tokio::spawn(runner.run(plan(1, 1, 0, 20), control.clone(), tx));
+        let mut records = 0;
+        while records < 4 {
+            rx.recv().await.unwrap();
+            records += 1;
+        }
+        control.set_paused(true);
+        // Calls already launched finish; then nothing more starts while paused.
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        while rx.try_recv().is_ok() {
+            records += 1;
+        }
+        let held = backend.calls.load(Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            backend.calls.load(Ordering::SeqCst),
+            held,
+            "no launch while paused"
+        );
+        assert!(held < 20);
+        assert_eq!(control.in_flight(), 0);
+        control.set_paused(false);
+        while rx.recv().await.is_some() {
+            records += 1;
+        }
+        assert_eq!(run.await.unwrap(), 20);
+        assert_eq!(records, 20);
+    }
+
+    #[tokio::test]
+    async fn stop_while_paused_ends_the_run() {
+        let control = RunControl::default();
+        control.set_paused(true);
+        let runner = runner(flaky(), 2);
+        let (tx, _rx) = mpsc::channel(4);
+        let run = tokio::spawn(runner.run(plan(1, 1, 0, 10), control.clone(), tx));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        control.stop.cancel();
+        assert_eq!(run.await.unwrap(), 0);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::analysis::{AnalysisConfig, Analyzer, Snapshot, DEFAULT_PAIR_BUDGET};
 use crate::archive::{self, ArchiveWriter, Close, Header, SessionOutcome};
 use crate::conditions::{chat_request, conditions};
+use crate::error::InputError;
 use crate::protocol::Protocol;
 use crate::providers::Backend;
 use crate::record::{CallRecord, CallStatus};
@@ -36,6 +37,8 @@ pub enum SessionError {
 /// How a finished (or stopped) session ended.
 #[derive(Debug, Clone)]
 pub struct SessionResult {
+    /// The protocol's name.
+    pub protocol: String,
     pub archive: PathBuf,
     pub identity: String,
     pub snapshot: Snapshot,
@@ -55,6 +58,22 @@ pub struct SessionSpec {
     pub backends: Vec<Arc<dyn Backend>>,
     /// Archive path; default: the platform data directory, named after the identity.
     pub out: Option<PathBuf>,
+}
+
+impl SessionSpec {
+    /// A session on `protocol` with a backend per target.
+    pub fn new(protocol: Protocol, out: Option<PathBuf>) -> Result<SessionSpec, InputError> {
+        let backends = protocol
+            .targets
+            .iter()
+            .map(|t| crate::providers::backend_for(&protocol, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionSpec {
+            protocol,
+            backends,
+            out,
+        })
+    }
 }
 
 /// The analysis configuration a protocol implies.
@@ -196,6 +215,7 @@ pub async fn run_session_with_start(
             source,
         })?;
     Ok(SessionResult {
+        protocol: protocol.meta.name.clone(),
         archive: path,
         identity,
         snapshot,

@@ -408,6 +408,8 @@ impl ItemState {
                 })
                 .collect(),
             call_clusters: self.call_clusters.clone(),
+            similarity: Default::default(),
+            latency_histogram: Vec::new(),
             answers,
             accuracy: (n > 0 && self.expected.is_some()).then(|| self.correct as f64 / n as f64),
         }

@@ -118,6 +118,7 @@ impl Analyzer {
                     }
                 })
                 .collect(),
+            throughput: Vec::new(),
         }
     }
 
@@ -169,6 +170,28 @@ impl Analyzer {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     pub targets: Vec<TargetSnapshot>,
+    /// Calls completed in each second of the session (all targets, warm-up included), for
+    /// the throughput sparkline.
+    #[serde(skip)]
+    pub throughput: Vec<u32>,
+}
+
+/// Token similarity (1 − normalised token edit distance) between the most frequent distinct
+/// outputs, for the dashboard's matrix.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct SimilarityMatrix {
+    /// Cluster ids, most frequent first.
+    pub ids: Vec<u32>,
+    /// Row-major `ids.len()²` values in 0..=1; the diagonal is 1.
+    pub values: Vec<f64>,
+}
+
+/// One bar of the latency histogram: calls with latency up to `upto_ms` (and above the
+/// previous bucket's bound).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencyBucket {
+    pub upto_ms: f64,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -261,6 +284,12 @@ pub struct ItemSnapshot {
     pub clusters: Vec<Cluster>,
     /// (call index, cluster id) for every successful call, in arrival order.
     pub call_clusters: Vec<(u32, u32)>,
+    /// Similarity between the most frequent distinct outputs.
+    #[serde(skip)]
+    pub similarity: SimilarityMatrix,
+    /// Latency distribution of successful calls, from the HDR histogram.
+    #[serde(skip)]
+    pub latency_histogram: Vec<LatencyBucket>,
     /// Extracted answers by count, descending (None: extraction failed); empty without a pattern.
     pub answers: Vec<AnswerCount>,
     /// Fraction of successful calls whose extracted answer equals the item's expected answer.

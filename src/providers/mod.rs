@@ -6,7 +6,12 @@ pub mod local;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+
+use crate::error::InputError;
+use crate::protocol::{Protocol, Target};
 
 use crate::protocol::Params;
 use crate::record::{ErrorClass, Usage};
@@ -49,4 +54,18 @@ pub trait Backend: Send + Sync {
     /// Where requests go, without secrets (`in-process` for the local model).
     fn endpoint(&self) -> String;
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure>;
+}
+
+/// The backend for a target. Only the built-in model exists in this version.
+pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
+    match target.provider.as_str() {
+        "local" => Ok(Arc::new(local::LocalBackend::new())),
+        other => Err(InputError::new(
+            &protocol.path,
+            format!(
+                "target `{}` uses provider `{other}`, which this version of reprise cannot call yet; run it with --target local",
+                target.name
+            ),
+        )),
+    }
 }

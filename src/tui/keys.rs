@@ -6,30 +6,141 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Quit,
-    Stop,
+    /// Ctrl-C: stop and quit without asking; a second one abandons the calls in flight.
+    Interrupt,
     ToggleHelp,
+    /// Esc: close the help, the reader or a prompt.
     CloseOverlay,
     SelectUp,
     SelectDown,
+    PageUp,
+    PageDown,
+    /// Enter: launch the chosen protocol (picker), edit a field (editor), read a cluster in
+    /// full (live view).
+    Activate,
+    /// Picker: move between the protocol list and the editor pane.
+    FocusNext,
+    /// Launch from the picker; relaunch a closed campaign.
+    Launch,
+    /// Picker: save the edited protocol to the user's protocol directory.
+    Save,
+    /// Back from a closed campaign to the picker and editor.
+    BackToPicker,
+    Pause,
+    Stop,
     NextItem,
     PrevItem,
-    /// Ctrl-C: stop and quit without asking; a second one abandons the calls in flight.
-    Interrupt,
+    NextTarget,
+    ShowTab(Tab),
+    /// Open the diff view on the selected cluster.
+    OpenDiff,
+    NextDifference,
+    PrevDifference,
+    /// Diff view: compare against the selected call from now on.
+    SetBase,
+    /// Diff view: compare against the modal output again.
+    BaseModal,
     ConfirmYes,
     ConfirmNo,
+    /// Editing a field: a typed character, Backspace, Enter, Esc.
+    Input(char),
+    Backspace,
+    CommitEdit,
+    CancelEdit,
 }
 
-/// Where a binding applies: the main view, or the quit confirmation prompt.
+/// The live view's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Divergence,
+    Diff,
+    Timing,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Divergence, Tab::Diff, Tab::Timing];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Overview => "overview",
+            Tab::Divergence => "divergence",
+            Tab::Diff => "diff",
+            Tab::Timing => "timing",
+        }
+    }
+}
+
+/// Where the keyboard is: decides which bindings apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    Normal,
+    Picker,
+    /// Typing into an editor field: characters are text, not commands.
+    Edit,
+    Live,
+    Diff,
+    Reader,
+    Help,
     Confirm,
+}
+
+/// A group of bindings, as the help overlay shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere except while typing and in the quit prompt.
+    Global,
+    Picker,
+    Edit,
+    /// The live view, every tab.
+    Live,
+    Diff,
+    Reader,
+    Help,
+    Confirm,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "everywhere",
+            Scope::Picker => "protocol picker and editor",
+            Scope::Edit => "editing a field",
+            Scope::Live => "campaign",
+            Scope::Diff => "diff view",
+            Scope::Reader => "reading an output",
+            Scope::Help => "this help",
+            Scope::Confirm => "quit prompt",
+        }
+    }
+
+    /// Whether bindings of this scope apply in `mode` (more specific scopes are tried first).
+    fn applies(self, mode: Mode) -> bool {
+        match self {
+            Scope::Global => !matches!(mode, Mode::Edit | Mode::Confirm),
+            Scope::Picker => mode == Mode::Picker,
+            Scope::Edit => mode == Mode::Edit,
+            Scope::Live => matches!(mode, Mode::Live | Mode::Diff),
+            Scope::Diff => mode == Mode::Diff,
+            Scope::Reader => mode == Mode::Reader,
+            Scope::Help => mode == Mode::Help,
+            Scope::Confirm => mode == Mode::Confirm,
+        }
+    }
+
+    /// Specific scopes shadow general ones: `n` in the diff view is not `n` elsewhere.
+    fn rank(self) -> u8 {
+        match self {
+            Scope::Global => 2,
+            Scope::Live => 1,
+            _ => 0,
+        }
+    }
 }
 
 pub struct Binding {
     pub code: KeyCode,
     pub modifiers: KeyModifiers,
-    pub mode: Mode,
+    pub scope: Scope,
     /// How the key is shown in the help overlay.
     pub label: &'static str,
     pub command: Command,
@@ -37,8 +148,8 @@ pub struct Binding {
 }
 
 const fn key(
+    scope: Scope,
     code: KeyCode,
-    mode: Mode,
     label: &'static str,
     command: Command,
     help: &'static str,
@@ -46,106 +157,302 @@ const fn key(
     Binding {
         code,
         modifiers: KeyModifiers::NONE,
-        mode,
+        scope,
         label,
         command,
         help,
     }
 }
 
+const fn ch(scope: Scope, c: char, command: Command, help: &'static str) -> Binding {
+    Binding {
+        code: KeyCode::Char(c),
+        modifiers: KeyModifiers::NONE,
+        scope,
+        // The label of a character key is the character; see `Binding::key_label`.
+        label: "",
+        command,
+        help,
+    }
+}
+
+impl Binding {
+    pub fn key_label(&self) -> String {
+        match (self.label, self.code) {
+            ("", KeyCode::Char(c)) => c.to_string(),
+            (label, _) => label.to_string(),
+        }
+    }
+}
+
+use Scope::{Confirm, Diff, Edit, Global, Help, Live, Picker, Reader};
+
 pub const KEYS: &[Binding] = &[
-    key(
-        KeyCode::Char('q'),
-        Mode::Normal,
-        "q",
+    ch(
+        Global,
+        'q',
         Command::Quit,
         "quit (asks first while calls are in flight)",
     ),
+    Binding {
+        code: KeyCode::Char('c'),
+        modifiers: KeyModifiers::CONTROL,
+        scope: Global,
+        label: "Ctrl-C",
+        command: Command::Interrupt,
+        help: "stop and quit at once; again: abandon calls in flight",
+    },
+    ch(Global, '?', Command::ToggleHelp, "show or hide this help"),
     key(
-        KeyCode::Char('s'),
-        Mode::Normal,
-        "s",
-        Command::Stop,
-        "stop the campaign: no new calls; calls in flight finish",
+        Global,
+        KeyCode::Esc,
+        "Esc",
+        Command::CloseOverlay,
+        "close the help or the reader",
     ),
     key(
-        KeyCode::Char('?'),
-        Mode::Normal,
-        "?",
-        Command::ToggleHelp,
-        "show or hide this help",
-    ),
-    key(
+        Picker,
         KeyCode::Up,
-        Mode::Normal,
+        "↑",
+        Command::SelectUp,
+        "previous protocol, or previous field",
+    ),
+    key(
+        Picker,
+        KeyCode::Down,
+        "↓",
+        Command::SelectDown,
+        "next protocol, or next field",
+    ),
+    key(
+        Picker,
+        KeyCode::Tab,
+        "Tab",
+        Command::FocusNext,
+        "move between the list and the editor",
+    ),
+    key(
+        Picker,
+        KeyCode::Enter,
+        "Enter",
+        Command::Activate,
+        "launch (list) or edit the field (editor)",
+    ),
+    ch(
+        Picker,
+        'r',
+        Command::Launch,
+        "launch the protocol as edited",
+    ),
+    ch(
+        Picker,
+        'w',
+        Command::Save,
+        "save the edited protocol to your protocol directory",
+    ),
+    key(
+        Edit,
+        KeyCode::Enter,
+        "Enter",
+        Command::CommitEdit,
+        "keep the new value",
+    ),
+    key(
+        Edit,
+        KeyCode::Esc,
+        "Esc",
+        Command::CancelEdit,
+        "keep the old value",
+    ),
+    key(
+        Edit,
+        KeyCode::Backspace,
+        "Bksp",
+        Command::Backspace,
+        "delete the last character",
+    ),
+    ch(
+        Live,
+        '1',
+        Command::ShowTab(Tab::Overview),
+        "overview: consistency and clusters",
+    ),
+    ch(
+        Live,
+        '2',
+        Command::ShowTab(Tab::Divergence),
+        "divergence heatmap and similarity matrix",
+    ),
+    ch(Live, '3', Command::ShowTab(Tab::Diff), "token-level diff"),
+    ch(
+        Live,
+        '4',
+        Command::ShowTab(Tab::Timing),
+        "latency histogram and throughput",
+    ),
+    key(
+        Live,
+        KeyCode::Up,
         "↑",
         Command::SelectUp,
         "select the previous cluster",
     ),
     key(
+        Live,
         KeyCode::Down,
-        Mode::Normal,
         "↓",
         Command::SelectDown,
         "select the next cluster",
     ),
     key(
-        KeyCode::Tab,
-        Mode::Normal,
-        "Tab",
-        Command::NextItem,
-        "show the clusters of the next item",
+        Live,
+        KeyCode::Enter,
+        "Enter",
+        Command::Activate,
+        "read the selected output in full",
     ),
+    ch(
+        Live,
+        'd',
+        Command::OpenDiff,
+        "diff the selected output against the modal one",
+    ),
+    key(Live, KeyCode::Tab, "Tab", Command::NextItem, "next item"),
     key(
+        Live,
         KeyCode::BackTab,
-        Mode::Normal,
         "S-Tab",
         Command::PrevItem,
-        "show the clusters of the previous item",
+        "previous item",
+    ),
+    ch(Live, 't', Command::NextTarget, "next target"),
+    ch(Live, 'p', Command::Pause, "pause or resume launching calls"),
+    ch(
+        Live,
+        's',
+        Command::Stop,
+        "stop: no new calls; calls in flight finish",
+    ),
+    ch(
+        Live,
+        'r',
+        Command::Launch,
+        "relaunch the finished campaign (a new session)",
+    ),
+    ch(
+        Live,
+        'e',
+        Command::BackToPicker,
+        "back to the protocol picker and editor",
+    ),
+    ch(Diff, 'n', Command::NextDifference, "next difference"),
+    ch(Diff, 'N', Command::PrevDifference, "previous difference"),
+    ch(
+        Diff,
+        'b',
+        Command::SetBase,
+        "compare against the selected call",
+    ),
+    ch(
+        Diff,
+        'm',
+        Command::BaseModal,
+        "compare against the modal output",
+    ),
+    key(Diff, KeyCode::PageUp, "PgUp", Command::PageUp, "scroll up"),
+    key(
+        Diff,
+        KeyCode::PageDown,
+        "PgDn",
+        Command::PageDown,
+        "scroll down",
     ),
     key(
-        KeyCode::Esc,
-        Mode::Normal,
-        "Esc",
-        Command::CloseOverlay,
-        "close the help",
+        Reader,
+        KeyCode::Up,
+        "↑",
+        Command::SelectUp,
+        "scroll up a line",
     ),
-    Binding {
-        code: KeyCode::Char('c'),
-        modifiers: KeyModifiers::CONTROL,
-        mode: Mode::Normal,
-        label: "Ctrl-C",
-        command: Command::Interrupt,
-        help: "stop and quit at once; again: abandon calls in flight",
-    },
     key(
-        KeyCode::Char('y'),
-        Mode::Confirm,
-        "y",
+        Reader,
+        KeyCode::Down,
+        "↓",
+        Command::SelectDown,
+        "scroll down a line",
+    ),
+    key(
+        Reader,
+        KeyCode::PageUp,
+        "PgUp",
+        Command::PageUp,
+        "scroll up a page",
+    ),
+    key(
+        Reader,
+        KeyCode::PageDown,
+        "PgDn",
+        Command::PageDown,
+        "scroll down a page",
+    ),
+    key(
+        Help,
+        KeyCode::Up,
+        "↑",
+        Command::SelectUp,
+        "scroll the help up",
+    ),
+    key(
+        Help,
+        KeyCode::Down,
+        "↓",
+        Command::SelectDown,
+        "scroll the help down",
+    ),
+    ch(
+        Confirm,
+        'y',
         Command::ConfirmYes,
-        "in the quit prompt: stop the campaign and quit",
+        "stop the campaign and quit",
     ),
+    ch(Confirm, 'n', Command::ConfirmNo, "keep running"),
     key(
-        KeyCode::Char('n'),
-        Mode::Confirm,
-        "n",
+        Confirm,
+        KeyCode::Esc,
+        "Esc",
         Command::ConfirmNo,
-        "in the quit prompt: keep running",
+        "keep running, as n does",
     ),
 ];
 
-/// The command `event` means in `mode`. Ctrl-C works in every mode; Esc also answers "no".
+/// The command `event` means in `mode`. Ctrl-C works in every mode.
 pub fn command_for(event: &KeyEvent, mode: Mode) -> Option<Command> {
-    let found = KEYS.iter().find(|b| {
-        b.code == event.code
-            && event.modifiers.contains(b.modifiers)
-            && (b.mode == mode || b.command == Command::Interrupt)
-    });
-    match found {
-        Some(b) => Some(b.command),
-        None if mode == Mode::Confirm && event.code == KeyCode::Esc => Some(Command::ConfirmNo),
-        None => None,
+    let ctrl_c =
+        event.code == KeyCode::Char('c') && event.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl_c {
+        return Some(Command::Interrupt);
     }
+    let found = KEYS
+        .iter()
+        .filter(|b| b.scope.applies(mode))
+        .filter(|b| b.code == event.code && modifiers_match(b.modifiers, event.modifiers))
+        .min_by_key(|b| b.scope.rank());
+    if let Some(b) = found {
+        return Some(b.command);
+    }
+    match (mode, event.code) {
+        (Mode::Edit, KeyCode::Char(c)) if !event.modifiers.contains(KeyModifiers::CONTROL) => {
+            Some(Command::Input(c))
+        }
+        // Any unbound key closes the help, as a newcomer would expect.
+        (Mode::Help, _) => Some(Command::CloseOverlay),
+        _ => None,
+    }
+}
+
+/// Shift is part of the character (`N`, `?`), so it is ignored unless the binding asks for it.
+fn modifiers_match(binding: KeyModifiers, event: KeyModifiers) -> bool {
+    binding == event.difference(KeyModifiers::SHIFT) || binding == event
 }
 
 #[cfg(test)]
@@ -159,30 +466,70 @@ mod tests {
     #[test]
     fn keys_map_by_mode() {
         assert_eq!(
-            command_for(&press(KeyCode::Char('q')), Mode::Normal),
+            command_for(&press(KeyCode::Char('q')), Mode::Live),
             Some(Command::Quit)
         );
         // `y` means nothing outside the prompt, and `q` nothing inside it.
-        assert_eq!(command_for(&press(KeyCode::Char('y')), Mode::Normal), None);
+        assert_eq!(command_for(&press(KeyCode::Char('y')), Mode::Live), None);
         assert_eq!(command_for(&press(KeyCode::Char('q')), Mode::Confirm), None);
         assert_eq!(
             command_for(&press(KeyCode::Esc), Mode::Confirm),
             Some(Command::ConfirmNo)
         );
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(
-            command_for(&ctrl_c, Mode::Confirm),
-            Some(Command::Interrupt)
-        );
+        for mode in [Mode::Confirm, Mode::Edit, Mode::Live, Mode::Picker] {
+            assert_eq!(command_for(&ctrl_c, mode), Some(Command::Interrupt));
+        }
         // A plain `c` is not Ctrl-C.
-        assert_eq!(command_for(&press(KeyCode::Char('c')), Mode::Normal), None);
+        assert_eq!(command_for(&press(KeyCode::Char('c')), Mode::Live), None);
+    }
+
+    #[test]
+    fn typing_in_a_field_is_text_not_commands() {
+        assert_eq!(
+            command_for(&press(KeyCode::Char('q')), Mode::Edit),
+            Some(Command::Input('q'))
+        );
+        assert_eq!(
+            command_for(&press(KeyCode::Enter), Mode::Edit),
+            Some(Command::CommitEdit)
+        );
+    }
+
+    #[test]
+    fn diff_keys_apply_in_the_diff_view_only() {
+        let shift_n = KeyEvent::new(KeyCode::Char('N'), KeyModifiers::SHIFT);
+        assert_eq!(
+            command_for(&shift_n, Mode::Diff),
+            Some(Command::PrevDifference)
+        );
+        assert_eq!(command_for(&press(KeyCode::Char('n')), Mode::Live), None);
+        // Campaign keys still work from the diff view.
+        assert_eq!(
+            command_for(&press(KeyCode::Char('p')), Mode::Diff),
+            Some(Command::Pause)
+        );
     }
 
     #[test]
     fn every_binding_is_reachable() {
         for b in KEYS {
             let event = KeyEvent::new(b.code, b.modifiers);
-            assert_eq!(command_for(&event, b.mode), Some(b.command), "{}", b.label);
+            let mode = match b.scope {
+                Global | Live => Mode::Live,
+                Picker => Mode::Picker,
+                Edit => Mode::Edit,
+                Diff => Mode::Diff,
+                Reader => Mode::Reader,
+                Help => Mode::Help,
+                Confirm => Mode::Confirm,
+            };
+            assert_eq!(
+                command_for(&event, mode),
+                Some(b.command),
+                "{}",
+                b.key_label()
+            );
         }
     }
 }

@@ -2,11 +2,16 @@
 //! and draws the analysis snapshot the session folds.
 //!
 //! - `keys`: the one key table (handling and the help overlay);
-//! - `state`: the UI state and what each command does to it;
+//! - `state`: the UI state and what each command does to it (`picker` and `diff` hold the
+//!   state of those screens);
+//! - `theme`: colours and glyphs, resolved once;
 //! - `view`: drawing, a pure function of the state and the clock.
 
+pub mod diff;
 pub mod keys;
+pub mod picker;
 pub mod state;
+pub mod theme;
 pub mod view;
 
 use std::io::{self, Stdout};
@@ -24,10 +29,12 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch};
 
 use crate::runner::RunControl;
-use crate::session::{run_session_with_start, SessionError, SessionResult, SessionSpec};
+use crate::session::{
+    run_session_with_start, SessionError, SessionResult, SessionSpec, SessionStart,
+};
 
 use keys::command_for;
-use state::{App, Effect, Live, Phase, ServedTally};
+use state::{App, Effect, Live, Phase, Screen, ServedTally};
 
 /// Snapshots go to the UI at most this often; the last one is always sent at the end.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
@@ -80,10 +87,12 @@ fn install_panic_hook() {
 
 /// How the dashboard ended.
 pub enum Outcome {
-    /// The session closed its archive (completed or stopped).
+    /// The last session closed its archive (completed or stopped).
     Closed(Box<SessionResult>),
-    /// The session failed; the message was shown.
+    /// The last session failed; the message was shown.
     Failed(SessionError),
+    /// The user left the picker without launching anything.
+    NothingRun,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,41 +103,48 @@ pub enum TuiError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Runs the campaign in `spec` under the live dashboard until the user quits.
-pub async fn run_live(spec: SessionSpec) -> Result<Outcome, TuiError> {
+/// Runs the dashboard until the user quits: `start` is launched at once, else the picker shows.
+pub async fn run_live(app: App, start: Option<SessionSpec>) -> Result<Outcome, TuiError> {
     let mut guard = TerminalGuard::enter()?;
-    let outcome = drive(spec, &mut guard.terminal, EventStream::new()).await;
+    let outcome = drive(
+        app,
+        start,
+        &mut guard.terminal,
+        EventStream::new(),
+        Clock::Real,
+    )
+    .await;
     drop(guard);
     outcome
 }
 
-/// The app loop on any backend and input stream (a test backend and scripted keys in tests).
-pub async fn drive<B: ratatui::backend::Backend>(
-    spec: SessionSpec,
-    terminal: &mut Terminal<B>,
-    mut events: impl Stream<Item = io::Result<Event>> + Unpin,
-) -> Result<Outcome, TuiError> {
-    let protocol = spec.protocol.meta.name.clone();
-    let targets = spec
-        .protocol
-        .targets
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
-    let campaign = spec.protocol.campaign;
-    let planned = (spec.protocol.targets.len() * spec.protocol.items.len()) as u64
-        * u64::from(campaign.warmup + campaign.repeats);
-    let mut app = App::new(protocol, targets, planned);
+/// Where the header clock reads the time: the real one, or a fixed one in tests.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    Real,
+    Fixed(Duration),
+}
 
+/// A running session as the loop sees it.
+struct Running {
+    control: RunControl,
+    live: watch::Receiver<Arc<Live>>,
+    start: mpsc::UnboundedReceiver<SessionStart>,
+    task: tokio::task::JoinHandle<Joined>,
+    started: Instant,
+}
+
+fn launch(spec: SessionSpec) -> Running {
     let control = RunControl::default();
-    let (live_tx, mut live_rx) = watch::channel(Arc::new(Live::default()));
-    let (start_tx, mut start_rx) = mpsc::unbounded_channel();
-    let session = {
+    let (live_tx, live) = watch::channel(Arc::new(Live::default()));
+    let (start_tx, start) = mpsc::unbounded_channel();
+    let task = {
         let control = control.clone();
         tokio::spawn(async move {
             let mut records = 0u64;
             let mut served = ServedTally::default();
             let mut last_sent: Option<Instant> = None;
+            let gauge = control.clone();
             run_session_with_start(
                 spec,
                 control,
@@ -144,6 +160,7 @@ pub async fn drive<B: ratatui::backend::Backend>(
                             snapshot: Some(analyzer.snapshot()),
                             records,
                             served: served.counts(),
+                            in_flight: gauge.in_flight() as u64,
                         }));
                     }
                 },
@@ -152,20 +169,59 @@ pub async fn drive<B: ratatui::backend::Backend>(
             .map(|result| (result, records, served.counts()))
         })
     };
-    let mut session = session;
-    let mut session_open = true;
+    Running {
+        control,
+        live,
+        start,
+        task,
+        started: Instant::now(),
+    }
+}
 
-    let started = Instant::now();
+/// The app loop on any backend and input stream (a test backend and scripted keys in tests).
+pub async fn drive<B: ratatui::backend::Backend>(
+    mut app: App,
+    start: Option<SessionSpec>,
+    terminal: &mut Terminal<B>,
+    mut events: impl Stream<Item = io::Result<Event>> + Unpin,
+    clock: Clock,
+) -> Result<Outcome, TuiError> {
+    let mut last_protocol = None;
+    let mut running: Option<Running> = None;
+    if let Some(spec) = start {
+        app.launched(
+            spec.protocol.meta.name.clone(),
+            spec.protocol
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .collect(),
+            planned_calls(&spec.protocol),
+        );
+        last_protocol = Some(spec.protocol.clone());
+        running = Some(launch(spec));
+    }
+    let mut campaign_started = Instant::now();
+    let mut frozen_elapsed = Duration::ZERO;
+
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut shown_second = 0;
-    let mut outcome = None;
+    let mut outcome = Outcome::NothingRun;
     let mut input_open = true;
     loop {
+        if let Some(r) = &running {
+            campaign_started = r.started;
+        }
+        // The clock stops when the campaign closes.
+        let elapsed = match clock {
+            Clock::Fixed(d) => d,
+            Clock::Real if running.is_some() => campaign_started.elapsed(),
+            Clock::Real => frozen_elapsed,
+        };
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
-            let elapsed = started.elapsed();
             terminal.draw(|frame| view::render(frame, &app, elapsed))?;
             last_draw = Some(Instant::now());
             shown_second = elapsed.as_secs();
@@ -190,73 +246,153 @@ pub async fn drive<B: ratatui::backend::Backend>(
                 // archive is closed (returning here would lose its closing record).
                 Some(Err(_)) | None => {
                     input_open = false;
-                    app.apply(keys::Command::Interrupt)
+                    if running.is_some() {
+                        app.apply(keys::Command::Interrupt)
+                    } else {
+                        Effect::Exit
+                    }
                 }
             },
-            Some(start) = start_rx.recv() => {
-                app.identity = Some(start.identity);
-                app.archive = Some(start.archive);
-                app.planned_calls = start.planned_calls;
-                dirty = true;
-                Effect::None
-            }
-            Ok(()) = live_rx.changed() => {
-                // An Arc: the UI takes the snapshot without copying its clusters.
-                app.live = Arc::clone(&live_rx.borrow_and_update());
-                dirty = true;
-                Effect::None
-            }
-            joined = &mut session, if session_open => {
-                session_open = false;
-                dirty = true;
-                match joined? {
-                    Ok((result, records, served)) => {
-                        app.live = Arc::new(Live {
-                            snapshot: Some(result.snapshot.clone()),
-                            records,
-                            served,
-                        });
-                        let completed = !result.interrupted();
-                        outcome = Some(Outcome::Closed(Box::new(result)));
-                        app.session_closed(Phase::Finished { completed })
-                    }
-                    Err(e) => {
-                        let effect = app.session_closed(Phase::Failed(e.to_string()));
-                        outcome = Some(Outcome::Failed(e));
-                        effect
+            event = session_event(&mut running) => match event {
+                SessionEvent::Start(start) => {
+                    app.identity = Some(start.identity);
+                    app.archive = Some(start.archive);
+                    app.planned_calls = start.planned_calls;
+                    dirty = true;
+                    Effect::None
+                }
+                SessionEvent::Live(live) => {
+                    // An Arc: the UI takes the snapshot without copying its clusters.
+                    app.live = live;
+                    dirty = true;
+                    Effect::None
+                }
+                SessionEvent::Closed(joined) => {
+                    frozen_elapsed = campaign_started.elapsed();
+                    running = None;
+                    dirty = true;
+                    match joined? {
+                        Ok((result, records, served)) => {
+                            app.live = Arc::new(Live {
+                                snapshot: Some(result.snapshot.clone()),
+                                records,
+                                served,
+                                in_flight: 0,
+                            });
+                            let completed = !result.interrupted();
+                            outcome = Outcome::Closed(Box::new(result));
+                            app.session_closed(Phase::Finished { completed })
+                        }
+                        Err(e) => {
+                            let effect = app.session_closed(Phase::Failed(e.to_string()));
+                            outcome = Outcome::Failed(e);
+                            effect
+                        }
                     }
                 }
-            }
+            },
             // Ticks advance the clock and flush a frame held back by the rate limit; with
             // neither to do (a closed campaign on screen), the loop sleeps until a key.
-            _ = tick.tick(), if app.in_flight() || dirty => {
+            _ = tick.tick(), if running.is_some() || dirty => {
                 // The header clock shows seconds: redraw when it would change.
-                if app.in_flight() && started.elapsed().as_secs() != shown_second {
+                if running.is_some() && elapsed.as_secs() != shown_second {
                     dirty = true;
                 }
                 Effect::None
             }
         };
+        let control = running.as_ref().map(|r| &r.control);
         match effect {
             Effect::None => {}
-            Effect::Stop => control.stop.cancel(),
+            Effect::Stop => {
+                if let Some(c) = control {
+                    c.stop.cancel();
+                }
+            }
             Effect::Abort => {
-                control.stop.cancel();
-                control.abort.cancel();
+                if let Some(c) = control {
+                    c.stop.cancel();
+                    c.abort.cancel();
+                }
+            }
+            Effect::Pause(paused) => {
+                if let Some(c) = control {
+                    c.set_paused(paused);
+                }
+            }
+            Effect::Launch(protocol) => {
+                dirty = true;
+                start_campaign(&mut app, &mut running, &mut last_protocol, *protocol);
+            }
+            Effect::Relaunch => {
+                dirty = true;
+                if let Some(protocol) = last_protocol.clone() {
+                    start_campaign(&mut app, &mut running, &mut last_protocol, protocol);
+                }
             }
             Effect::Exit => break,
         }
     }
-    match outcome {
-        Some(outcome) => Ok(outcome),
-        // Exit is only reachable with the session closed; this keeps the type total.
-        None => {
-            control.stop.cancel();
-            match session.await? {
-                Ok((result, _, _)) => Ok(Outcome::Closed(Box::new(result))),
-                Err(e) => Ok(Outcome::Failed(e)),
-            }
+    // Exit is only reachable with no session open; this keeps every archive closed anyway.
+    if let Some(r) = running {
+        r.control.stop.cancel();
+        match r.task.await? {
+            Ok((result, _, _)) => outcome = Outcome::Closed(Box::new(result)),
+            Err(e) => outcome = Outcome::Failed(e),
         }
+    }
+    Ok(outcome)
+}
+
+fn planned_calls(protocol: &crate::protocol::Protocol) -> u64 {
+    (protocol.targets.len() * protocol.items.len()) as u64
+        * u64::from(protocol.campaign.warmup + protocol.campaign.repeats)
+}
+
+/// Starts a session on `protocol` (a new archive in the data directory), or shows why not.
+fn start_campaign(
+    app: &mut App,
+    running: &mut Option<Running>,
+    last_protocol: &mut Option<crate::protocol::Protocol>,
+    protocol: crate::protocol::Protocol,
+) {
+    if running.is_some() {
+        return;
+    }
+    let name = protocol.meta.name.clone();
+    let targets = protocol.targets.iter().map(|t| t.name.clone()).collect();
+    let planned = planned_calls(&protocol);
+    match SessionSpec::new(protocol.clone(), None) {
+        Ok(spec) => {
+            app.launched(name, targets, planned);
+            *last_protocol = Some(protocol);
+            *running = Some(launch(spec));
+        }
+        Err(e) => {
+            app.screen = Screen::Picker;
+            app.picker.error = Some(e.to_string());
+        }
+    }
+}
+
+type Joined = Result<(SessionResult, u64, Vec<(String, usize)>), SessionError>;
+
+enum SessionEvent {
+    Start(SessionStart),
+    Live(Arc<Live>),
+    Closed(Result<Joined, tokio::task::JoinError>),
+}
+
+/// The next thing the running session has to say; never resolves with no session.
+async fn session_event(running: &mut Option<Running>) -> SessionEvent {
+    let Some(r) = running else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        biased;
+        Some(start) = r.start.recv() => SessionEvent::Start(start),
+        Ok(()) = r.live.changed() => SessionEvent::Live(Arc::clone(&r.live.borrow_and_update())),
+        joined = &mut r.task => SessionEvent::Closed(joined),
     }
 }
 

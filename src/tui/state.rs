@@ -7,7 +7,11 @@ use std::sync::Arc;
 use crate::analysis::{ItemSnapshot, Snapshot};
 use crate::record::CallRecord;
 
-use super::keys::{Command, Mode};
+use super::diff::DiffState;
+use super::keys::{Command, Mode, Tab};
+use super::picker::{PickerEffect, PickerState};
+use super::theme::Theme;
+use crate::protocol::Protocol;
 
 /// What the session side sends to the UI, at a bounded rate.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +21,8 @@ pub struct Live {
     pub records: u64,
     /// Distinct `served` maps per target, in arrival order of targets.
     pub served: Vec<(String, usize)>,
+    /// Calls launched and not yet recorded.
+    pub in_flight: u64,
 }
 
 /// Counts distinct served identities per target as records arrive (session side).
@@ -67,15 +73,39 @@ pub enum Phase {
 }
 
 /// What the loop must do after a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Effect {
     None,
     Stop,
     Abort,
     Exit,
+    /// Hold or release new launches; calls in flight go on.
+    Pause(bool),
+    /// Start a campaign on this protocol (from the picker).
+    Launch(Box<Protocol>),
+    /// Start the last campaign again, as a new session.
+    Relaunch,
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Picker,
+    Live,
+}
+
+/// Reading one cluster's text in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reader {
+    pub cluster: u32,
+    /// First line shown.
+    pub scroll: usize,
 }
 
 pub struct App {
+    pub theme: Theme,
+    pub screen: Screen,
+    pub picker: PickerState,
     pub protocol: String,
     pub targets: Vec<String>,
     pub identity: Option<String>,
@@ -83,19 +113,31 @@ pub struct App {
     pub planned_calls: u64,
     pub live: Arc<Live>,
     pub phase: Phase,
+    /// Launching is held (calls in flight go on).
+    pub paused: bool,
+    pub tab: Tab,
     pub help: bool,
+    /// First line of the help shown.
+    pub help_scroll: usize,
     pub confirm_quit: bool,
     /// Quit once the session has written its closing record.
     pub quit_when_closed: bool,
+    pub reader: Option<Reader>,
+    pub diff: DiffState,
     /// Selected cluster, in the list of the item shown.
     pub selected: usize,
-    /// Index of the (target, item) whose clusters are shown, in consistency-panel order.
+    /// Index of the item shown (protocol order).
     pub item: usize,
+    /// Index of the target shown where targets do not fit side by side.
+    pub target: usize,
 }
 
 impl App {
     pub fn new(protocol: String, targets: Vec<String>, planned_calls: u64) -> Self {
         App {
+            theme: Theme::default(),
+            screen: Screen::Live,
+            picker: PickerState::default(),
             protocol,
             targets,
             identity: None,
@@ -103,24 +145,56 @@ impl App {
             planned_calls,
             live: Arc::default(),
             phase: Phase::Running,
+            paused: false,
+            tab: Tab::Overview,
             help: false,
+            help_scroll: 0,
             confirm_quit: false,
             quit_when_closed: false,
+            reader: None,
+            diff: DiffState::default(),
             selected: 0,
             item: 0,
+            target: 0,
         }
+    }
+
+    /// The app on the picker, before any campaign.
+    pub fn picker(picker: PickerState) -> Self {
+        let mut app = App::new(String::new(), Vec::new(), 0);
+        app.picker = picker;
+        app.screen = Screen::Picker;
+        app.phase = Phase::Finished { completed: false };
+        app
+    }
+
+    /// A new campaign starts: the live view, reset.
+    pub fn launched(&mut self, protocol: String, targets: Vec<String>, planned_calls: u64) {
+        let theme = std::mem::take(&mut self.theme);
+        let picker = std::mem::take(&mut self.picker);
+        *self = App::new(protocol, targets, planned_calls);
+        self.theme = theme;
+        self.picker = picker;
     }
 
     pub fn mode(&self) -> Mode {
         if self.confirm_quit {
             Mode::Confirm
+        } else if self.help {
+            Mode::Help
+        } else if self.screen == Screen::Picker {
+            self.picker.mode()
+        } else if self.reader.is_some() {
+            Mode::Reader
+        } else if self.tab == Tab::Diff {
+            Mode::Diff
         } else {
-            Mode::Normal
+            Mode::Live
         }
     }
 
     pub fn in_flight(&self) -> bool {
-        matches!(self.phase, Phase::Running | Phase::Stopping)
+        self.screen == Screen::Live && matches!(self.phase, Phase::Running | Phase::Stopping)
     }
 
     /// Every (target, item) in the snapshot, in protocol order.
@@ -132,9 +206,24 @@ impl App {
             .flat_map(|t| t.items.iter().map(move |i| (t.target.as_str(), i)))
     }
 
-    /// The (target, item) whose clusters are shown.
+    /// Items per target (the same for every target).
+    pub fn item_count(&self) -> usize {
+        self.live
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.targets.first())
+            .map_or(0, |t| t.items.len())
+    }
+
+    /// The item shown, for the target shown.
     pub fn shown_item(&self) -> Option<(&str, &ItemSnapshot)> {
-        self.items().nth(self.item)
+        self.item_of(self.target)
+    }
+
+    /// The item shown, for target number `target`.
+    pub fn item_of(&self, target: usize) -> Option<(&str, &ItemSnapshot)> {
+        let t = self.live.snapshot.as_ref()?.targets.get(target)?;
+        Some((t.target.as_str(), t.items.get(self.item)?))
     }
 
     pub fn cluster_count(&self) -> usize {
@@ -142,46 +231,179 @@ impl App {
     }
 
     pub fn apply(&mut self, command: Command) -> Effect {
+        if self.help && !self.confirm_quit {
+            match command {
+                Command::SelectUp => self.help_scroll = self.help_scroll.saturating_sub(1),
+                Command::SelectDown => self.help_scroll += 1,
+                Command::Interrupt | Command::Quit => {
+                    self.help = false;
+                    return self.apply(command);
+                }
+                _ => self.help = false,
+            }
+            return Effect::None;
+        }
+        if self.screen == Screen::Picker {
+            return self.apply_picker(command);
+        }
         match command {
-            Command::ToggleHelp => self.help = !self.help,
-            Command::CloseOverlay => self.help = false,
-            Command::SelectUp => self.selected = self.selected.saturating_sub(1),
-            Command::SelectDown => {
-                if self.selected + 1 < self.cluster_count() {
-                    self.selected += 1;
+            Command::ToggleHelp => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            Command::CloseOverlay => {
+                self.help = false;
+                self.reader = None;
+            }
+            Command::SelectUp | Command::SelectDown | Command::PageUp | Command::PageDown
+                if self.reader.is_some() =>
+            {
+                self.scroll_reader(command)
+            }
+            _ if self.tab == Tab::Diff && !self.help => {
+                if let Some(effect) = self.apply_campaign(command) {
+                    return effect;
+                }
+                let item = self.shown_item().map(|(_, i)| i.clone());
+                self.diff.apply(command, item.as_ref());
+            }
+            _ => {
+                if let Some(effect) = self.apply_campaign(command) {
+                    return effect;
+                }
+                match command {
+                    Command::SelectUp => self.selected = self.selected.saturating_sub(1),
+                    Command::SelectDown if self.selected + 1 < self.cluster_count() => {
+                        self.selected += 1;
+                    }
+                    Command::Activate => {
+                        if let Some((_, item)) = self.shown_item() {
+                            if let Some(c) = item.clusters.get(self.selected) {
+                                self.reader = Some(Reader {
+                                    cluster: c.id,
+                                    scroll: 0,
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
+        }
+        Effect::None
+    }
+
+    /// Keys that mean the same on every tab; None when `command` is not one of them.
+    fn apply_campaign(&mut self, command: Command) -> Option<Effect> {
+        let effect = match command {
+            Command::ShowTab(tab) => {
+                self.tab = tab;
+                Effect::None
+            }
+            Command::OpenDiff => {
+                let shown = self.shown_item().and_then(|(_, item)| {
+                    item.clusters
+                        .get(self.selected)
+                        .map(|c| (item.clone(), c.id))
+                });
+                if let Some((item, id)) = shown {
+                    self.diff.focus_cluster(&item, id);
+                }
+                self.tab = Tab::Diff;
+                Effect::None
+            }
             Command::NextItem | Command::PrevItem => {
-                let n = self.items().count().max(1);
+                let n = self.item_count().max(1);
                 self.item = if command == Command::NextItem {
                     (self.item + 1) % n
                 } else {
                     (self.item + n - 1) % n
                 };
                 self.selected = 0;
+                Effect::None
+            }
+            Command::NextTarget => {
+                let n = self.targets.len().max(1);
+                self.target = (self.target + 1) % n;
+                self.selected = 0;
+                Effect::None
+            }
+            Command::Pause => {
+                if self.phase != Phase::Running {
+                    return Some(Effect::None);
+                }
+                self.paused = !self.paused;
+                Effect::Pause(self.paused)
             }
             Command::Stop => {
                 if self.phase == Phase::Running {
                     self.phase = Phase::Stopping;
-                    return Effect::Stop;
+                    self.paused = false;
+                    return Some(Effect::Stop);
                 }
+                Effect::None
+            }
+            Command::Launch => {
+                if self.in_flight() {
+                    return Some(Effect::None);
+                }
+                Effect::Relaunch
+            }
+            Command::BackToPicker => {
+                if !self.in_flight() {
+                    self.screen = Screen::Picker;
+                }
+                Effect::None
             }
             Command::Quit => {
                 if !self.in_flight() {
-                    return Effect::Exit;
+                    return Some(Effect::Exit);
                 }
                 self.confirm_quit = true;
+                Effect::None
             }
-            Command::ConfirmNo => self.confirm_quit = false,
-            Command::ConfirmYes => return self.stop_and_quit(),
+            Command::ConfirmNo => {
+                self.confirm_quit = false;
+                Effect::None
+            }
+            Command::ConfirmYes => self.stop_and_quit(),
             Command::Interrupt => {
                 if self.quit_when_closed && self.in_flight() {
-                    return Effect::Abort;
+                    return Some(Effect::Abort);
                 }
-                return self.stop_and_quit();
+                self.stop_and_quit()
+            }
+            _ => return None,
+        };
+        Some(effect)
+    }
+
+    fn apply_picker(&mut self, command: Command) -> Effect {
+        match command {
+            Command::ToggleHelp => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            Command::Quit | Command::Interrupt => return Effect::Exit,
+            _ => {
+                if let PickerEffect::Launch(protocol) = self.picker.apply(command) {
+                    return Effect::Launch(protocol);
+                }
             }
         }
         Effect::None
+    }
+
+    fn scroll_reader(&mut self, command: Command) {
+        let Some(reader) = self.reader.as_mut() else {
+            return;
+        };
+        reader.scroll = match command {
+            Command::SelectUp => reader.scroll.saturating_sub(1),
+            Command::SelectDown => reader.scroll + 1,
+            Command::PageUp => reader.scroll.saturating_sub(10),
+            _ => reader.scroll + 10,
+        };
     }
 
     fn stop_and_quit(&mut self) -> Effect {
@@ -190,6 +412,7 @@ impl App {
             return Effect::Exit;
         }
         self.quit_when_closed = true;
+        self.paused = false;
         if self.phase == Phase::Running {
             self.phase = Phase::Stopping;
         }
@@ -199,6 +422,7 @@ impl App {
     /// The session has closed its archive (or failed).
     pub fn session_closed(&mut self, phase: Phase) -> Effect {
         self.phase = phase;
+        self.paused = false;
         self.confirm_quit = false;
         if self.quit_when_closed {
             Effect::Exit
@@ -215,31 +439,51 @@ mod tests {
     #[test]
     fn quit_asks_while_running_and_waits_for_the_close() {
         let mut app = App::new("p".into(), vec!["local".into()], 10);
-        assert_eq!(app.apply(Command::Quit), Effect::None);
+        assert!(matches!(app.apply(Command::Quit), Effect::None));
         assert_eq!(app.mode(), Mode::Confirm);
-        assert_eq!(app.apply(Command::ConfirmNo), Effect::None);
+        assert!(matches!(app.apply(Command::ConfirmNo), Effect::None));
         assert_eq!(app.phase, Phase::Running);
         app.apply(Command::Quit);
-        assert_eq!(app.apply(Command::ConfirmYes), Effect::Stop);
+        assert!(matches!(app.apply(Command::ConfirmYes), Effect::Stop));
         assert_eq!(app.phase, Phase::Stopping);
         // The app leaves only once the closing record is written.
-        assert_eq!(
+        assert!(matches!(
             app.session_closed(Phase::Finished { completed: false }),
             Effect::Exit
-        );
+        ));
     }
 
     #[test]
     fn quit_after_the_campaign_needs_no_confirmation() {
         let mut app = App::new("p".into(), vec![], 10);
         app.session_closed(Phase::Finished { completed: true });
-        assert_eq!(app.apply(Command::Quit), Effect::Exit);
+        assert!(matches!(app.apply(Command::Quit), Effect::Exit));
     }
 
     #[test]
     fn second_interrupt_abandons_calls_in_flight() {
         let mut app = App::new("p".into(), vec![], 10);
-        assert_eq!(app.apply(Command::Interrupt), Effect::Stop);
-        assert_eq!(app.apply(Command::Interrupt), Effect::Abort);
+        assert!(matches!(app.apply(Command::Interrupt), Effect::Stop));
+        assert!(matches!(app.apply(Command::Interrupt), Effect::Abort));
+    }
+
+    #[test]
+    fn pause_toggles_only_while_running() {
+        let mut app = App::new("p".into(), vec![], 10);
+        assert!(matches!(app.apply(Command::Pause), Effect::Pause(true)));
+        assert!(matches!(app.apply(Command::Pause), Effect::Pause(false)));
+        app.apply(Command::Pause);
+        // Stopping releases the hold so calls in flight can finish and the archive close.
+        assert!(matches!(app.apply(Command::Stop), Effect::Stop));
+        assert!(!app.paused);
+        assert!(matches!(app.apply(Command::Pause), Effect::None));
+    }
+
+    #[test]
+    fn relaunch_waits_for_the_campaign_to_close() {
+        let mut app = App::new("p".into(), vec![], 10);
+        assert!(matches!(app.apply(Command::Launch), Effect::None));
+        app.session_closed(Phase::Finished { completed: true });
+        assert!(matches!(app.apply(Command::Launch), Effect::Relaunch));
     }
 }

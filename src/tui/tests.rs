@@ -44,6 +44,7 @@ fn app_with(outputs: &[&str]) -> App {
         snapshot: Some(analyzer.snapshot()),
         records: outputs.len() as u64 + 1,
         served: served.counts(),
+        in_flight: 3,
     });
     app
 }
@@ -118,14 +119,19 @@ fn finished_campaign_is_marked_done() {
 
 #[test]
 fn help_overlay_lists_every_key_of_the_table() {
-    let mut app = app_with(OUTPUTS);
-    app.help = true;
     for (w, h) in [(100, 30), (80, 24)] {
-        let lines = draw(&app, w, h);
+        let mut app = app_with(OUTPUTS);
+        app.apply(super::keys::Command::ToggleHelp);
+        // Scroll through the whole help, collecting every screen.
+        let mut lines = Vec::new();
+        for _ in 0..KEYS.len() {
+            lines.extend(draw(&app, w, h));
+            app.apply(super::keys::Command::SelectDown);
+        }
         for binding in KEYS {
             let line = line_with(&lines, binding.help);
             assert!(
-                line.contains(&format!(" {} ", binding.label)),
+                line.contains(&format!(" {} ", binding.key_label())),
                 "{w}x{h}: {line}"
             );
         }
@@ -214,7 +220,7 @@ async fn quit_confirmed_stops_the_campaign_and_closes_the_archive() {
     let backends = protocol
         .targets
         .iter()
-        .map(|t| crate::cli::backend_for(&protocol, t))
+        .map(|t| crate::providers::backend_for(&protocol, t))
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let spec = crate::session::SessionSpec {
@@ -222,6 +228,7 @@ async fn quit_confirmed_stops_the_campaign_and_closes_the_archive() {
         backends,
         out: Some(out.clone()),
     };
+    let app = App::new(String::new(), Vec::new(), 0);
     let key = |c| {
         Ok(Event::Key(KeyEvent::new(
             KeyCode::Char(c),
@@ -229,11 +236,17 @@ async fn quit_confirmed_stops_the_campaign_and_closes_the_archive() {
         )))
     };
     // After the keys, input stays open (pending) so only the confirmed quit can end the loop.
-    let keys = stream::iter(vec![key('?'), key('q'), key('y')]).chain(stream::pending());
+    let keys = stream::iter(vec![key('?'), key('x'), key('q'), key('y')]).chain(stream::pending());
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let outcome = tokio::time::timeout(
         Duration::from_secs(60),
-        super::drive(spec, &mut terminal, keys),
+        super::drive(
+            app,
+            Some(spec),
+            &mut terminal,
+            keys,
+            super::Clock::Fixed(Duration::from_secs(75)),
+        ),
     )
     .await
     .expect("the loop ends once the stopped session closes")
