@@ -17,6 +17,7 @@ pub mod analysis;
 pub mod archive;
 pub mod cli;
 pub mod conditions;
+pub mod config;
 pub mod error;
 pub mod local;
 pub mod protocol;

@@ -24,6 +24,9 @@ impl DiffState {
     /// Applies a key in the diff view to the item shown.
     pub fn apply(&mut self, _command: Command, _item: Option<&ItemSnapshot>) {}
 
+    /// Brings cached diffs up to date with a new snapshot of the item shown.
+    pub fn refresh(&mut self, _item: Option<&ItemSnapshot>) {}
+
     /// Shows the first call of cluster `id` (the `d` key from the clusters list).
     pub fn focus_cluster(&mut self, _item: &ItemSnapshot, _id: u32) {}
 }

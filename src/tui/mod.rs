@@ -234,7 +234,11 @@ pub async fn drive<B: ratatui::backend::Backend>(
                     // Keys redraw at once.
                     last_draw = None;
                     dirty = true;
-                    command_for(&key, app.mode()).map_or(Effect::None, |c| app.apply(c))
+                    let effect =
+                        command_for(&key, app.mode()).map_or(Effect::None, |c| app.apply(c));
+                    // The item or target shown may have changed.
+                    app.refresh();
+                    effect
                 }
                 Some(Ok(Event::Resize(..))) => {
                     last_draw = None;
@@ -264,6 +268,7 @@ pub async fn drive<B: ratatui::backend::Backend>(
                 SessionEvent::Live(live) => {
                     // An Arc: the UI takes the snapshot without copying its clusters.
                     app.live = live;
+                    app.refresh();
                     dirty = true;
                     Effect::None
                 }
@@ -279,6 +284,7 @@ pub async fn drive<B: ratatui::backend::Backend>(
                                 served,
                                 in_flight: 0,
                             });
+                            app.refresh();
                             let completed = !result.interrupted();
                             outcome = Outcome::Closed(Box::new(result));
                             app.session_closed(Phase::Finished { completed })

@@ -226,6 +226,13 @@ impl App {
         Some((t.target.as_str(), t.items.get(self.item)?))
     }
 
+    /// A new snapshot arrived (or the item shown changed): views that cache derived data
+    /// (the diff) bring it up to date here, never while drawing.
+    pub fn refresh(&mut self) {
+        let live = Arc::clone(&self.live);
+        self.diff.refresh(item_in(&live, self.target, self.item));
+    }
+
     pub fn cluster_count(&self) -> usize {
         self.shown_item().map_or(0, |(_, i)| i.clusters.len())
     }
@@ -260,12 +267,14 @@ impl App {
             {
                 self.scroll_reader(command)
             }
-            _ if self.tab == Tab::Diff && !self.help => {
+            _ if self.tab == Tab::Diff => {
                 if let Some(effect) = self.apply_campaign(command) {
                     return effect;
                 }
-                let item = self.shown_item().map(|(_, i)| i.clone());
-                self.diff.apply(command, item.as_ref());
+                // An Arc clone: the diff state borrows the item while the app is mutated.
+                let live = Arc::clone(&self.live);
+                let item = item_in(&live, self.target, self.item);
+                self.diff.apply(command, item);
             }
             _ => {
                 if let Some(effect) = self.apply_campaign(command) {
@@ -430,6 +439,10 @@ impl App {
             Effect::None
         }
     }
+}
+
+fn item_in(live: &Live, target: usize, item: usize) -> Option<&ItemSnapshot> {
+    live.snapshot.as_ref()?.targets.get(target)?.items.get(item)
 }
 
 #[cfg(test)]
