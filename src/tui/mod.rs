@@ -404,3 +404,6 @@ async fn session_event(running: &mut Option<Running>) -> SessionEvent {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod snapshots;

@@ -41,9 +41,14 @@ pub fn render(frame: &mut Frame, app: &App, elapsed: Duration) {
             "terminal too small: {}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}",
             area.width, area.height
         );
+        // The quit prompt must stay answerable even here.
+        let hint = if app.confirm_quit {
+            "calls in flight: y stops and quits, n keeps running"
+        } else {
+            "q quits"
+        };
         frame.render_widget(
-            Paragraph::new(vec![Line::from(message), Line::from("q quits")])
-                .wrap(Wrap { trim: true }),
+            Paragraph::new(vec![Line::from(message), Line::from(hint)]).wrap(Wrap { trim: true }),
             area,
         );
         return;
