@@ -268,15 +268,22 @@ const CONTEXT_TOKENS: usize = 3;
 fn preview(cluster: &Cluster, width: usize) -> String {
     let from = match cluster.first_divergence {
         Some(split) if split > CONTEXT_TOKENS => split - CONTEXT_TOKENS,
-        _ => return cluster.text.lines().next().unwrap_or("").to_string(),
+        // Only what can show: a first line may be thousands of characters long.
+        _ => {
+            let first = cluster.text.lines().next().unwrap_or("");
+            return first.chars().take(width).collect();
+        }
     };
     let mut out = String::from("…");
+    let mut chars = 1;
     // Tokens (the backend's, or word bounds with their spaces) concatenate to the text.
     for token in cluster.tokens.iter().skip(from) {
         out.push_str(token);
-        if out.contains('\n') || out.chars().count() >= width {
+        chars += token.chars().count();
+        if token.contains('\n') || chars >= width {
             break;
         }
     }
-    out.lines().next().unwrap_or("").to_string()
+    let first = out.lines().next().unwrap_or("");
+    first.chars().take(width).collect()
 }
