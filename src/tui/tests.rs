@@ -284,3 +284,35 @@ fn a_late_split_is_previewed_from_where_it_turns() {
     assert!(late.contains("ELEVEN twelve"), "{late}");
     assert!(!late.contains("one two"), "{late}");
 }
+
+#[test]
+fn two_targets_side_by_side_when_wide_and_switched_when_narrow() {
+    let mut analyzer = Analyzer::new(AnalysisConfig {
+        answer: None,
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: vec!["alpha".into(), "beta".into()],
+        items: vec![("q".into(), None)],
+    });
+    for call in 0..4 {
+        analyzer.fold(&CallRecord::ok("alpha", "q", call, "from alpha", 1.0));
+        analyzer.fold(&CallRecord::ok("beta", "q", call, "from beta", 1.0));
+    }
+    let mut app = App::new("p".into(), vec!["alpha".into(), "beta".into()], 8);
+    app.live = Arc::new(Live {
+        snapshot: Some(analyzer.snapshot()),
+        ..Live::default()
+    });
+    let wide = draw(&app, 160, 40);
+    let both = line_with(&wide, "clusters · alpha");
+    assert!(both.contains("clusters · beta"), "{both}");
+    // The consistency panel names the target of each row.
+    line_with(&wide, "alpha ");
+    line_with(&wide, "beta ");
+    let narrow = draw(&app, 100, 30);
+    line_with(&narrow, "clusters · alpha");
+    assert!(!narrow.iter().any(|l| l.contains("clusters · beta")));
+    app.apply(super::keys::Command::NextTarget);
+    let narrow = draw(&app, 100, 30);
+    line_with(&narrow, "clusters · beta");
+    assert!(line_with(&narrow, "#0").contains("from beta"));
+}
