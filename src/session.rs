@@ -56,8 +56,10 @@ pub struct SessionSpec {
     pub protocol: Protocol,
     /// `backends[i]` serves `protocol.targets[i]`.
     pub backends: Vec<Arc<dyn Backend>>,
-    /// Archive path; default: the platform data directory, named after the identity.
+    /// Archive path; default: a file named after the identity in `dir`.
     pub out: Option<PathBuf>,
+    /// Where a default-named archive goes; default: the platform data directory.
+    pub dir: Option<PathBuf>,
 }
 
 impl SessionSpec {
@@ -72,6 +74,7 @@ impl SessionSpec {
             protocol,
             backends,
             out,
+            dir: None,
         })
     }
 }
@@ -120,6 +123,7 @@ pub async fn run_session_with_start(
         protocol,
         backends,
         out,
+        dir,
     } = spec;
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -131,18 +135,20 @@ pub async fn run_session_with_start(
         started,
     );
     let identity = header.identity.clone();
-    let path =
-        match out {
-            Some(path) => path,
-            None => archive::default_dir().ok_or(SessionError::NoDataDir)?.join(
-                archive::session_file_name(started, &protocol.meta.name, &identity),
-            ),
-        };
+    // A default-named archive never replaces another: two runs in one second get `-2`, ….
+    let created = match out {
+        Some(path) => ArchiveWriter::create(&path, &header).map_err(|source| (path, source)),
+        None => {
+            let dir = dir
+                .or_else(archive::default_dir)
+                .ok_or(SessionError::NoDataDir)?;
+            ArchiveWriter::create_in(&dir, &header, started, &protocol.meta.name)
+                .map_err(|source| (dir, source))
+        }
+    };
     let mut writer =
-        ArchiveWriter::create(&path, &header).map_err(|source| SessionError::CreateArchive {
-            path: path.clone(),
-            source,
-        })?;
+        created.map_err(|(path, source)| SessionError::CreateArchive { path, source })?;
+    let path = writer.path().to_path_buf();
 
     let campaign = protocol.campaign;
     let planned = plan(

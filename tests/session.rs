@@ -19,6 +19,7 @@ fn reanalysing_the_archive_reproduces_the_live_snapshot() {
         protocol,
         backends: vec![Arc::new(LocalBackend::new())],
         out: Some(out.clone()),
+        dir: None,
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut seen = 0;

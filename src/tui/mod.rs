@@ -186,20 +186,11 @@ pub async fn drive<B: ratatui::backend::Backend>(
     mut events: impl Stream<Item = io::Result<Event>> + Unpin,
     clock: Clock,
 ) -> Result<Outcome, TuiError> {
-    let mut last_protocol = None;
+    // What a relaunch runs again: the same protocol on the same backends.
+    let mut last: Option<Relaunch> = None;
     let mut running: Option<Running> = None;
     if let Some(spec) = start {
-        app.launched(
-            spec.protocol.meta.name.clone(),
-            spec.protocol
-                .targets
-                .iter()
-                .map(|t| t.name.clone())
-                .collect(),
-            planned_calls(&spec.protocol),
-        );
-        last_protocol = Some(spec.protocol.clone());
-        running = Some(launch(spec));
+        start_campaign(&mut app, &mut running, &mut last, Ok(spec));
     }
     let mut campaign_started = Instant::now();
     let mut frozen_elapsed = Duration::ZERO;
@@ -328,12 +319,19 @@ pub async fn drive<B: ratatui::backend::Backend>(
             }
             Effect::Launch(protocol) => {
                 dirty = true;
-                start_campaign(&mut app, &mut running, &mut last_protocol, *protocol);
+                let spec = SessionSpec::new(*protocol, None);
+                start_campaign(&mut app, &mut running, &mut last, spec);
             }
             Effect::Relaunch => {
                 dirty = true;
-                if let Some(protocol) = last_protocol.clone() {
-                    start_campaign(&mut app, &mut running, &mut last_protocol, protocol);
+                if let Some(again) = &last {
+                    let spec = SessionSpec {
+                        protocol: again.protocol.clone(),
+                        backends: again.backends.clone(),
+                        out: None,
+                        dir: None,
+                    };
+                    start_campaign(&mut app, &mut running, &mut last, Ok(spec));
                 }
             }
             Effect::Exit => break,
@@ -355,23 +353,37 @@ fn planned_calls(protocol: &crate::protocol::Protocol) -> u64 {
         * u64::from(protocol.campaign.warmup + protocol.campaign.repeats)
 }
 
-/// Starts a session on `protocol` (a new archive in the data directory), or shows why not.
+struct Relaunch {
+    protocol: crate::protocol::Protocol,
+    backends: Vec<Arc<dyn crate::providers::Backend>>,
+}
+
+/// Starts a session (archive in the app's sessions directory unless the spec names a file),
+/// or shows on the picker why it cannot start.
 fn start_campaign(
     app: &mut App,
     running: &mut Option<Running>,
-    last_protocol: &mut Option<crate::protocol::Protocol>,
-    protocol: crate::protocol::Protocol,
+    last: &mut Option<Relaunch>,
+    spec: Result<SessionSpec, crate::error::InputError>,
 ) {
     if running.is_some() {
         return;
     }
-    let name = protocol.meta.name.clone();
-    let targets = protocol.targets.iter().map(|t| t.name.clone()).collect();
-    let planned = planned_calls(&protocol);
-    match SessionSpec::new(protocol.clone(), None) {
-        Ok(spec) => {
-            app.launched(name, targets, planned);
-            *last_protocol = Some(protocol);
+    match spec {
+        Ok(mut spec) => {
+            let protocol = &spec.protocol;
+            app.launched(
+                protocol.meta.name.clone(),
+                protocol.targets.iter().map(|t| t.name.clone()).collect(),
+                planned_calls(protocol),
+            );
+            if spec.dir.is_none() {
+                spec.dir = app.sessions_dir.clone();
+            }
+            *last = Some(Relaunch {
+                protocol: spec.protocol.clone(),
+                backends: spec.backends.clone(),
+            });
             *running = Some(launch(spec));
         }
         Err(e) => {
@@ -407,3 +419,6 @@ mod tests;
 
 #[cfg(test)]
 mod snapshots;
+
+#[cfg(test)]
+mod loop_tests;

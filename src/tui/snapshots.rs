@@ -111,9 +111,9 @@ fn snapshot(name: &str, buffer: &Buffer) {
 
 /// A test backend that keeps the last flushed frame where the test can read it while the
 /// loop owns the terminal.
-struct Recorder {
-    inner: TestBackend,
-    last: Arc<Mutex<Buffer>>,
+pub(super) struct Recorder {
+    pub(super) inner: TestBackend,
+    pub(super) last: Arc<Mutex<Buffer>>,
 }
 
 impl Backend for Recorder {
@@ -157,9 +157,11 @@ impl Backend for Recorder {
 /// Outputs chosen by call index: most calls give the modal text; others split from it at
 /// known tokens; call 7 of every 20 fails. No clock or randomness: frames are reproducible.
 #[derive(Default)]
-struct Scripted {
+pub(super) struct Scripted {
     /// Calls so far per prompt (concurrency 1 keeps the order fixed).
-    calls: Mutex<HashMap<String, u32>>,
+    pub(super) calls: Mutex<HashMap<String, u32>>,
+    /// Time each call takes.
+    pub(super) delay: Duration,
 }
 
 const MODAL: &str = "The printing press spread across Europe within fifty years, carried by \
@@ -190,6 +192,9 @@ impl ModelBackend for Scripted {
         "in-process (scripted for tests)".into()
     }
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         let call = {
             let mut calls = self.calls.lock().unwrap();
             let n = calls.entry(request.user.clone()).or_default();
@@ -205,7 +210,7 @@ impl ModelBackend for Scripted {
     }
 }
 
-fn key(code: KeyCode) -> io::Result<Event> {
+pub(super) fn key(code: KeyCode) -> io::Result<Event> {
     Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
 }
 
@@ -231,6 +236,7 @@ async fn finished_campaign_frames(
         backends: vec![Arc::new(Scripted::default())],
         protocol,
         out: Some(out),
+        dir: None,
     };
     let last = Arc::new(Mutex::new(Buffer::empty(ratatui::layout::Rect::new(
         0, 0, width, height,
@@ -267,7 +273,11 @@ async fn finished_campaign_frames(
 
 /// Waits until the last frame shows `needle` (and differs from `previous`: the key took
 /// effect), and returns that frame.
-async fn wait_for(last: &Mutex<Buffer>, needle: &str, previous: Option<&Buffer>) -> Buffer {
+pub(super) async fn wait_for(
+    last: &Mutex<Buffer>,
+    needle: &str,
+    previous: Option<&Buffer>,
+) -> Buffer {
     for _ in 0..3000 {
         let frame = last.lock().unwrap().clone();
         if frame_text(&frame).contains(needle) && previous != Some(&frame) {
@@ -281,7 +291,7 @@ async fn wait_for(last: &Mutex<Buffer>, needle: &str, previous: Option<&Buffer>)
     );
 }
 
-fn key_stream(
+pub(super) fn key_stream(
     rx: mpsc::UnboundedReceiver<io::Result<Event>>,
 ) -> impl futures_util::Stream<Item = io::Result<Event>> + Unpin {
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {

@@ -104,6 +104,9 @@ pub struct Reader {
 
 pub struct App {
     pub theme: Theme,
+    /// Where campaigns launched from the dashboard keep their archives (default: the
+    /// platform data directory).
+    pub sessions_dir: Option<PathBuf>,
     pub screen: Screen,
     pub picker: PickerState,
     pub protocol: String,
@@ -136,6 +139,7 @@ impl App {
     pub fn new(protocol: String, targets: Vec<String>, planned_calls: u64) -> Self {
         App {
             theme: Theme::default(),
+            sessions_dir: None,
             screen: Screen::Live,
             picker: PickerState::default(),
             protocol,
@@ -172,9 +176,11 @@ impl App {
     pub fn launched(&mut self, protocol: String, targets: Vec<String>, planned_calls: u64) {
         let theme = std::mem::take(&mut self.theme);
         let picker = std::mem::take(&mut self.picker);
+        let sessions_dir = self.sessions_dir.take();
         *self = App::new(protocol, targets, planned_calls);
         self.theme = theme;
         self.picker = picker;
+        self.sessions_dir = sessions_dir;
     }
 
     pub fn mode(&self) -> Mode {

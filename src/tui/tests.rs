@@ -227,6 +227,7 @@ async fn quit_confirmed_stops_the_campaign_and_closes_the_archive() {
         protocol,
         backends,
         out: Some(out.clone()),
+        dir: None,
     };
     let app = App::new(String::new(), Vec::new(), 0);
     let key = |c| {

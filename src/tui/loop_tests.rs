@@ -1,0 +1,157 @@
+//! The real app loop driven by scripted keys on a recording backend: pause and resume, stop,
+//! relaunch, the reader. Calls take a few milliseconds (a scripted backend) so a campaign is
+//! still running when the keys arrive.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossterm::event::KeyCode;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+
+use super::snapshots::{frame_text, key, key_stream, wait_for, Recorder, Scripted};
+use super::state::App;
+use super::{drive, Clock, Outcome};
+use crate::protocol::Protocol;
+use crate::session::SessionSpec;
+
+/// The calls counted in the progress gauge of `frame` ("123/4000 calls").
+fn calls_done(frame: &Buffer) -> u64 {
+    let text = frame_text(frame);
+    let at = text.find("/4000 calls").expect("a progress label");
+    let digits: String = text[..at]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.chars().rev().collect::<String>().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_holds_resume_goes_on_stop_closes_and_relaunch_starts_a_new_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = Protocol::parse(
+        std::path::Path::new("scripted.toml"),
+        "[protocol]\nname = \"paced\"\ndescription = \"d\"\n\n[prompt]\nuser = \"Hello\"\n\n\
+         [campaign]\nrepeats = 4000\nconcurrency = 2\n",
+    )
+    .unwrap();
+    let spec = SessionSpec {
+        backends: vec![Arc::new(Scripted {
+            delay: Duration::from_millis(3),
+            ..Scripted::default()
+        })],
+        protocol,
+        out: None,
+        dir: None,
+    };
+    let mut app = App::new(String::new(), Vec::new(), 0);
+    app.sessions_dir = Some(dir.path().to_path_buf());
+    let last = Arc::new(Mutex::new(Buffer::empty(Rect::new(0, 0, 100, 30))));
+    let backend = Recorder {
+        inner: TestBackend::new(100, 30),
+        last: Arc::clone(&last),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let run = tokio::spawn(async move {
+        let mut terminal = Terminal::new(backend).unwrap();
+        drive(
+            app,
+            Some(spec),
+            &mut terminal,
+            key_stream(rx),
+            Clock::Fixed(Duration::from_secs(5)),
+        )
+        .await
+    });
+    wait_for(&last, "LIVE", None).await;
+    tx.send(key(KeyCode::Char('p'))).unwrap();
+    let paused = wait_for(&last, "PAUSED", None).await;
+    // Calls in flight finish; then the count holds while paused.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let held = calls_done(&last.lock().unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        calls_done(&last.lock().unwrap()),
+        held,
+        "no calls while paused"
+    );
+    assert!(held < 4000);
+    assert!(frame_text(&paused).contains("in flight"));
+    tx.send(key(KeyCode::Char('p'))).unwrap();
+    wait_for(&last, "LIVE", None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(calls_done(&last.lock().unwrap()) > held, "resumed");
+    tx.send(key(KeyCode::Char('s'))).unwrap();
+    wait_for(&last, "STOPPED", None).await;
+    // Relaunched within the same second as the first launch, as here, the new archive gets
+    // its own name rather than failing on the first one's.
+    tx.send(key(KeyCode::Char('r'))).unwrap();
+    wait_for(&last, "LIVE", None).await;
+    tx.send(key(KeyCode::Char('q'))).unwrap();
+    wait_for(&last, "Stop the campaign and quit?", None).await;
+    tx.send(key(KeyCode::Char('y'))).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the loop ends")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Closed(_)));
+    // Two sessions, each archive closed and sound.
+    let archives: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    for a in &archives {
+        crate::archive::verify(a).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_reads_a_cluster_in_full_and_esc_closes_it() {
+    let protocol = Protocol::parse(
+        std::path::Path::new("scripted.toml"),
+        "[protocol]\nname = \"reader\"\ndescription = \"d\"\n\n[prompt]\nuser = \"Hello\"\n\n\
+         [campaign]\nrepeats = 20\nconcurrency = 1\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SessionSpec {
+        backends: vec![Arc::new(Scripted::default())],
+        protocol,
+        out: Some(dir.path().join("s.jsonl")),
+        dir: None,
+    };
+    let last = Arc::new(Mutex::new(Buffer::empty(Rect::new(0, 0, 80, 24))));
+    let backend = Recorder {
+        inner: TestBackend::new(80, 24),
+        last: Arc::clone(&last),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let run = tokio::spawn(async move {
+        let mut terminal = Terminal::new(backend).unwrap();
+        drive(
+            App::new(String::new(), Vec::new(), 0),
+            Some(spec),
+            &mut terminal,
+            key_stream(rx),
+            Clock::Fixed(Duration::from_secs(5)),
+        )
+        .await
+    });
+    let done = wait_for(&last, "DONE", None).await;
+    tx.send(key(KeyCode::Enter)).unwrap();
+    let reader = wait_for(&last, "Esc closes", Some(&done)).await;
+    // The whole modal text, wrapped: its last words are on screen though the list cut them.
+    let text = frame_text(&reader);
+    assert!(text.contains("Mainz to Venice."), "{text}");
+    tx.send(key(KeyCode::Esc)).unwrap();
+    let closed = wait_for(&last, "DONE", Some(&reader)).await;
+    assert!(!frame_text(&closed).contains("Esc closes"));
+    tx.send(key(KeyCode::Char('q'))).unwrap();
+    run.await.unwrap().unwrap();
+}
