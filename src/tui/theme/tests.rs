@@ -276,3 +276,41 @@ fn bad_theme_fixtures_give_their_expected_message() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(checked >= 5, "only {checked} fixtures");
 }
+
+/// Every cell of a 100×30 live frame drawn with `theme`.
+fn frame_cells(theme: Theme) -> Vec<ratatui::buffer::Cell> {
+    use ratatui::{backend::TestBackend, Terminal};
+    let mut app = crate::tui::state::App::new("p".into(), vec!["local".into()], 10);
+    app.theme = theme;
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| crate::tui::view::render(f, &app, std::time::Duration::from_secs(5)))
+        .unwrap();
+    terminal.backend().buffer().content().to_vec()
+}
+
+#[test]
+fn a_no_color_frame_has_no_colour_anywhere() {
+    let env = ThemeEnv {
+        no_color: true,
+        ..ThemeEnv::default()
+    };
+    for name in BUILT_IN_NAMES {
+        let cells = frame_cells(resolve(Some(name), &env).unwrap());
+        assert!(
+            cells
+                .iter()
+                .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_light_theme_paints_its_own_background_everywhere() {
+    let light = Theme::built_in("light").unwrap();
+    let cells = frame_cells(light);
+    // On a dark terminal an unpainted cell would show through as a dark hole.
+    assert!(cells.iter().all(|c| c.bg != Color::Reset));
+    assert!(cells.iter().all(|c| c.fg != Color::Reset));
+}
