@@ -214,10 +214,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
     use crate::tui::{picker::PickerState, state::App, Outcome};
-    let theme = match crate::tui::theme::resolve(theme) {
-        Ok(theme) => theme,
-        Err(e) => return fail(e, EXIT_INPUT),
-    };
+    let theme =
+        match crate::tui::theme::resolve(theme, &crate::tui::theme::ThemeEnv::from_process()) {
+            Ok(theme) => theme,
+            Err(e) => return fail(e, EXIT_INPUT),
+        };
     let start = match args.protocol {
         Some(protocol) => match (CampaignArgs {
             protocol,

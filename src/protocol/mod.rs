@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 
-mod locate;
+pub(crate) mod locate;
 mod schema;
 mod validate;
 
