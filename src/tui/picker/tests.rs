@@ -262,19 +262,42 @@ fn target_cycles_through_the_protocols_targets_then_local() {
     assert_eq!(targets, ["local"]);
 }
 
-#[test]
-fn a_refused_launch_shows_in_the_picker() {
-    let (_dir, picker) = picker_with(&[("remote.toml", TWO_TARGETS)]);
-    let mut app = App::picker(picker);
-    select(&mut app.picker, "remote");
-    let Effect::Launch(protocol) = app.apply(Command::Launch) else {
-        panic!("no launch");
+/// The real loop refuses a target it cannot call: the picker stays up and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_launch_shows_in_the_picker() {
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use futures_util::stream;
+
+    let (_dir, mut picker) = picker_with(&[("remote.toml", TWO_TARGETS)]);
+    select(&mut picker, "remote");
+    let key = |c| {
+        Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
     };
-    // The loop builds the session; a target without a backend is refused there, with words.
-    let Err(e) = crate::session::SessionSpec::new(*protocol, None) else {
-        return;
-    };
-    assert!(!e.to_string().is_empty());
+    // Input ends after the keys: with nothing running, the loop then exits.
+    let keys = stream::iter(vec![key('r')]);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let outcome = crate::tui::drive(
+        App::picker(picker),
+        None,
+        &mut terminal,
+        keys,
+        crate::tui::Clock::Fixed(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(outcome, crate::tui::Outcome::NothingRun));
+    let screen: String = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(screen.contains("choose a protocol"), "{screen}");
+    assert!(screen.contains("cannot call yet"), "{screen}");
 }
 
 #[test]
@@ -388,7 +411,13 @@ fn picker_draws_the_list_the_editor_and_the_launch_key_at_both_sizes() {
             "{w}x{h}"
         );
         assert!(line_with(&lines, &row("temperature")).1.contains("0.8"));
-        assert!(line_with(&lines, &row("seed")).1.contains("none"));
+        let (y, seed) = line_with(&lines, &row("seed"));
+        let x = seed
+            .find("none")
+            .map(|b| seed[..b].chars().count())
+            .unwrap() as u16;
+        // An absent value reads as a default, not as a value typed.
+        assert_eq!(buffer[(x, y as u16)].fg, app.theme.muted.fg.unwrap());
         assert!(line_with(&lines, &row("repeats")).1.contains('7'));
         assert!(line_with(&lines, &row("concurrency")).1.contains('8'));
         assert!(line_with(&lines, &row("target")).1.contains("local"));

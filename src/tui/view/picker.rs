@@ -207,7 +207,7 @@ fn field_line<'a>(app: &App, entry: &Entry, field: Field, width: u16) -> Line<'a
                 .collect();
             (format!("{tail}▏"), theme.accent)
         }
-        _ => field_value(entry, field, room),
+        _ => field_value(app, entry, field, room),
     };
     let value_style = if on && picker.editing.is_none() {
         theme.selected
@@ -221,9 +221,9 @@ fn field_line<'a>(app: &App, entry: &Entry, field: Field, width: u16) -> Line<'a
 }
 
 /// The value shown for `field`, and how it is styled (muted when absent).
-fn field_value(entry: &Entry, field: Field, room: usize) -> (String, Style) {
+fn field_value(app: &App, entry: &Entry, field: Field, room: usize) -> (String, Style) {
     let value = entry.value(field);
-    let muted = Style::new();
+    let muted = app.theme.muted;
     match field {
         Field::Prompt => match entry.prompt_slot {
             Some(PromptSlot::Items(n)) => {
@@ -241,7 +241,11 @@ fn field_value(entry: &Entry, field: Field, room: usize) -> (String, Style) {
                     muted,
                 )
             }
-            _ => (clip(&inert(value.trim()), room), Style::new()),
+            // One line: the line breaks of a long prompt show as ↵.
+            _ => (
+                clip(&inert(&value.trim().replace('\n', " ↵ ")), room),
+                app.theme.text,
+            ),
         },
         Field::Temperature if value.is_empty() => ("not sent (model default)".into(), muted),
         Field::Seed if value.is_empty() => ("none".into(), muted),
@@ -252,9 +256,12 @@ fn field_value(entry: &Entry, field: Field, room: usize) -> (String, Style) {
             } else {
                 String::new()
             };
-            (clip(&inert(&format!("{value}{more}")), room), Style::new())
+            (
+                clip(&inert(&format!("{value}{more}")), room),
+                app.theme.text,
+            )
         }
-        _ => (clip(&value, room), Style::new()),
+        _ => (clip(&value, room), app.theme.text),
     }
 }
 
@@ -307,7 +314,6 @@ fn key(scope: Scope, command: Command) -> String {
 
 fn hint_line(picker: &PickerState) -> String {
     use Scope::{Edit, Global, Picker};
-    let launch = key(Picker, Command::Launch);
     let enter = key(Picker, Command::Activate);
     let tab = key(Picker, Command::FocusNext);
     let save = key(Picker, Command::Save);
@@ -320,12 +326,11 @@ fn hint_line(picker: &PickerState) -> String {
             key(Edit, Command::CancelEdit)
         )
     } else if picker.focus == Focus::List {
-        format!(
-            " {enter} launch · {tab} edit · {launch} launch as edited · {save} save · {help} keys · {quit} quit"
-        )
+        format!(" {enter} launch · {tab} edit the fields · {save} save · {help} keys · {quit} quit")
     } else {
         format!(
-            " ↑/↓ field · {enter} edit · {launch} launch · {save} save · {tab} list · {help} keys · {quit} quit"
+            " ↑/↓ field · {enter} edit · {} launch · {save} save · {tab} list · {help} keys · {quit} quit",
+            key(Picker, Command::Launch)
         )
     }
 }
