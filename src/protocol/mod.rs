@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::InputError;
 
 pub(crate) mod locate;
+pub mod samples;
 mod schema;
 mod validate;
 
