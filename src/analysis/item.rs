@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 
 use super::answer::AnswerExtractor;
 use super::divergence::{branches, shared_prefix, Output};
+use super::latency;
 use super::measures::{entropy_bits, pairwise_agreement, wilson_interval, Z95};
 use super::similarity::{token_distance, CharText, PairStore};
 use super::tokenize::{word_tokens, Interner, TokenList};
@@ -81,6 +82,7 @@ pub(crate) struct ItemState {
     pairs: PairStore,
     /// Microseconds; u32 counts halve the memory of a histogram kept per item.
     latency: Option<Histogram<u32>>,
+    latency_min_us: u64,
     latency_max_us: u64,
     latency_sum_us: u64,
     completion_tokens: u64,
@@ -119,6 +121,7 @@ impl ItemState {
             n: 0,
             pairs: PairStore::new(pair_budget),
             latency: Histogram::new(3).ok(),
+            latency_min_us: u64::MAX,
             latency_max_us: 0,
             latency_sum_us: 0,
             completion_tokens: 0,
@@ -213,6 +216,7 @@ impl ItemState {
                 h.saturating_record(us);
             }
         }
+        self.latency_min_us = self.latency_min_us.min(us);
         self.latency_max_us = self.latency_max_us.max(us);
         self.latency_sum_us = self.latency_sum_us.saturating_add(us);
         self.call_clusters.push((rec.call, id));
@@ -409,7 +413,12 @@ impl ItemState {
                 .collect(),
             call_clusters: self.call_clusters.clone(),
             similarity: Default::default(),
-            latency_histogram: Vec::new(),
+            latency_histogram: match &self.latency {
+                Some(h) if self.n > 0 => {
+                    latency::buckets(h, self.latency_min_us, self.latency_max_us)
+                }
+                _ => Vec::new(),
+            },
             answers,
             accuracy: (n > 0 && self.expected.is_some()).then(|| self.correct as f64 / n as f64),
         }

@@ -9,6 +9,7 @@ mod battery;
 mod divergence;
 mod edit;
 mod item;
+mod latency;
 pub mod measures;
 mod similarity;
 mod tokenize;
@@ -27,6 +28,7 @@ pub use tokenize::{word_tokens, Interner, TokenList};
 
 use battery::BootstrapCache;
 use item::{ItemState, Shared};
+use latency::Throughput;
 
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
@@ -57,6 +59,7 @@ pub struct Analyzer {
     interner: Interner,
     targets: Vec<TargetState>,
     target_index: HashMap<String, usize>,
+    throughput: Throughput,
 }
 
 impl Analyzer {
@@ -75,6 +78,7 @@ impl Analyzer {
             interner: Interner::default(),
             targets: Vec::new(),
             target_index: HashMap::new(),
+            throughput: Throughput::default(),
         };
         for t in a.config.targets.clone() {
             a.target(&t);
@@ -87,9 +91,10 @@ impl Analyzer {
         self.answer_error.as_ref()
     }
 
-    /// Folds one call attempt. Warm-up records are ignored; unknown targets and items are
-    /// added in arrival order.
+    /// Folds one call attempt. Warm-up records count only towards throughput; unknown targets
+    /// and items are added in arrival order.
     pub fn fold(&mut self, record: &CallRecord) {
+        self.throughput.add(record);
         if record.warmup {
             return;
         }
@@ -118,7 +123,7 @@ impl Analyzer {
                     }
                 })
                 .collect(),
-            throughput: Vec::new(),
+            throughput: self.throughput.per_second().to_vec(),
         }
     }
 
@@ -170,8 +175,8 @@ impl Analyzer {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     pub targets: Vec<TargetSnapshot>,
-    /// Calls completed in each second of the session (all targets, warm-up included), for
-    /// the throughput sparkline.
+    /// Calls completed in each second of the session (all targets, warm-up and failures
+    /// included), for the throughput sparkline; the first 24 hours only.
     #[serde(skip)]
     pub throughput: Vec<u32>,
 }
@@ -186,10 +191,11 @@ pub struct SimilarityMatrix {
     pub values: Vec<f64>,
 }
 
-/// One bar of the latency histogram: calls with latency up to `upto_ms` (and above the
-/// previous bucket's bound).
+/// One bar of the latency histogram: calls with latency in `from_ms..=upto_ms` (a bucket's
+/// `from_ms` is the previous one's `upto_ms`; a value on a bound belongs to the lower bucket).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LatencyBucket {
+    pub from_ms: f64,
     pub upto_ms: f64,
     pub count: u64,
 }
@@ -287,7 +293,8 @@ pub struct ItemSnapshot {
     /// Similarity between the most frequent distinct outputs.
     #[serde(skip)]
     pub similarity: SimilarityMatrix,
-    /// Latency distribution of successful calls, from the HDR histogram.
+    /// Latency distribution of successful calls, from the HDR histogram: 24 buckets over
+    /// min..=max (log-spaced when max/min > 50, one bucket when all are equal).
     #[serde(skip)]
     pub latency_histogram: Vec<LatencyBucket>,
     /// Extracted answers by count, descending (None: extraction failed); empty without a pattern.
