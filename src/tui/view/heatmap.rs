@@ -28,6 +28,8 @@ use grid::Grid;
 const HEAT_MIN_BESIDE: u16 = 40;
 /// Columns between the heatmap and the matrix beside it.
 const GAP: u16 = 2;
+/// Characters of a branch token shown in the split label.
+const TOKEN_CHARS: usize = 24;
 /// Fewest map rows kept when the matrix goes below.
 const MIN_MAP_ROWS: u16 = 4;
 
@@ -269,15 +271,14 @@ fn draw_marker(buf: &mut Buffer, line: Rect, col: u16, split: &Divergence, theme
     let right_room = usize::from(line.width - col).saturating_sub(2);
     let left_room = usize::from(col).saturating_sub(1);
     let full = split_label(split, usize::MAX);
-    let on_right = full.chars().count() <= right_room || right_room >= left_room;
+    let on_right = width(&full) <= right_room || right_room >= left_room;
     let room = if on_right { right_room } else { left_room };
     let label = split_label(split, room);
     buf.set_stringn(line.x + col, line.y, "▼", 1, theme.accent);
     if on_right {
         buf.set_stringn(line.x + col + 2, line.y, &label, room, theme.text);
     } else {
-        let width = label.chars().count() as u16;
-        let x = line.x + col.saturating_sub(width + 1);
+        let x = line.x + col.saturating_sub(width(&label) as u16 + 1);
         buf.set_stringn(x, line.y, &label, room, theme.text);
     }
 }
@@ -296,14 +297,19 @@ pub(super) fn split_label(split: &Divergence, room: usize) -> String {
                 } else {
                     trimmed
                 };
-                format!("{:?}", inert(shown))
+                // A token may be a whole unbroken blob: only its start is worth showing.
+                let mut cut: String = shown.chars().take(TOKEN_CHARS).collect();
+                if shown.chars().nth(TOKEN_CHARS).is_some() {
+                    cut.push('…');
+                }
+                format!("{:?}", inert(&cut))
             }
             None => "(end)".to_string(),
         };
         let part = format!(" · {token} ×{}", branch.count);
         let more = n + 1 < split.branches.len();
         let reserve = if more { 2 } else { 0 };
-        if label.chars().count() + part.chars().count() + reserve > room {
+        if width(&label) + width(&part) + reserve > room {
             label.push_str(" …");
             break;
         }
@@ -312,11 +318,26 @@ pub(super) fn split_label(split: &Divergence, room: usize) -> String {
     truncate(&label, room)
 }
 
+/// Display width in terminal cells (wide characters count two).
+fn width(s: &str) -> usize {
+    Span::raw(s).width()
+}
+
+/// `s` cut to `room` cells, `…` marking the cut.
 fn truncate(s: &str, room: usize) -> String {
-    if s.chars().count() <= room {
+    if width(s) <= room {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(room.saturating_sub(1)).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = width(c.encode_utf8(&mut [0; 4]));
+        if used + w + 1 > room {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     if room > 0 {
         out.push('…');
     }
