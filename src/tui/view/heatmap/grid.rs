@@ -21,6 +21,8 @@ pub struct Grid<'a> {
     sub_rows: usize,
     /// Sub-rows per terminal row: 2 with half-blocks, 1 with glyphs.
     per_row: usize,
+    /// Where each sub-row's calls end (exclusive), for finding a cluster's first row.
+    row_ends: Vec<u64>,
     /// Per cluster: columns wholly within its agreement with the modal output, and columns
     /// it reaches at all.
     agree_cols: Vec<usize>,
@@ -60,27 +62,32 @@ impl<'a> Grid<'a> {
         }
         let longest = clusters.iter().map(|c| c.tokens.len()).max().unwrap_or(0);
         let n = longest as u64;
-        let mut grid = Grid {
+        // Token bins, computed once: a cluster's columns are then two binary searches.
+        let (bin_starts, bin_ends): (Vec<u64>, Vec<u64>) =
+            (0..cols).map(|j| span(j, n, cols)).unzip();
+        let sub_rows = rows * per_row.max(1);
+        let row_ends = (0..sub_rows).map(|r| span(r, total, sub_rows).1).collect();
+        let mut agree_cols = Vec::with_capacity(clusters.len());
+        let mut present_cols = Vec::with_capacity(clusters.len());
+        for c in clusters {
+            let len = c.tokens.len() as u64;
+            // The modal output (no divergence) agrees with itself along its whole length.
+            let agree = c.first_divergence.map_or(len, |d| (d as u64).min(len));
+            agree_cols.push(bin_ends.partition_point(|&e| e <= agree));
+            present_cols.push(bin_starts.partition_point(|&s| s < len));
+        }
+        Grid {
             clusters,
             ends,
             total,
             longest,
             cols,
-            sub_rows: rows * per_row,
+            sub_rows,
             per_row: per_row.max(1),
-            agree_cols: Vec::with_capacity(clusters.len()),
-            present_cols: Vec::with_capacity(clusters.len()),
-        };
-        for c in clusters {
-            let len = c.tokens.len() as u64;
-            // The modal output (no divergence) agrees with itself along its whole length.
-            let agree = c.first_divergence.map_or(len, |d| (d as u64).min(len));
-            grid.agree_cols
-                .push(count_while(cols, |j| span(j, n, cols).1 <= agree));
-            grid.present_cols
-                .push(count_while(cols, |j| span(j, n, cols).0 < len));
+            row_ends,
+            agree_cols,
+            present_cols,
         }
-        grid
     }
 
     pub fn longest(&self) -> usize {
@@ -108,10 +115,7 @@ impl<'a> Grid<'a> {
             0 => 0,
             i => self.ends.get(i - 1).copied().unwrap_or(self.total),
         };
-        let r = count_while(self.sub_rows, |r| {
-            span(r, self.total, self.sub_rows).1 <= start
-        });
-        r / self.per_row
+        self.row_ends.partition_point(|&e| e <= start) / self.per_row
     }
 
     /// Each column's share of sub-row `r`'s calls that still agree with the modal output there;

@@ -147,6 +147,15 @@ fn cells_past_the_end_of_an_output_are_empty() {
 #[test]
 fn without_colour_the_glyph_ramp_carries_the_meaning() {
     let app = app_with(&[BASE, BASE, BASE, "a Z c d"]);
+    // 16 colours cannot hold the ramp either: glyphs there too.
+    let ansi = Theme {
+        support: ColorSupport::Ansi16,
+        ..Theme::dark()
+    };
+    let mut buf = Buffer::empty(AREA);
+    draw_heat(&mut buf, AREA, &ansi, item(&app), 0, false);
+    let all: String = (0..AREA.height).map(|y| row(&buf, y)).collect();
+    assert!(!all.contains('▀') && all.contains(ansi.heat_glyph(1.0)));
     let t = Theme {
         support: ColorSupport::None,
         ..Theme::dark()
@@ -203,6 +212,14 @@ fn split_label_drops_branches_that_do_not_fit() {
     assert_eq!(
         full,
         r#"split @ token 1 · "a" ×2 · (end) ×1 · "b" ×1 · "c" ×1"#
+    );
+    // A token that is one long blob shows only its start.
+    let blob = "y".repeat(100);
+    let app = app_with(&["x a", &format!("x {blob}")]);
+    let long = split_label(item(&app).first_divergence.as_ref().unwrap(), usize::MAX);
+    assert!(
+        long.contains(&format!("\"{}…\" ×1", "y".repeat(24))),
+        "{long}"
     );
     let short = split_label(&split, 30);
     assert!(short.chars().count() <= 30, "{short}");
