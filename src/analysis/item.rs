@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 use super::answer::AnswerExtractor;
 use super::divergence::{branches, shared_prefix, Output};
 use super::latency;
+use super::matrix::TopSimilarity;
 use super::measures::{entropy_bits, pairwise_agreement, wilson_interval, Z95};
 use super::similarity::{token_distance, CharText, PairStore};
 use super::tokenize::{word_tokens, Interner, TokenList};
@@ -80,6 +81,8 @@ pub(crate) struct ItemState {
     split: Option<usize>,
     n: u64,
     pairs: PairStore,
+    /// Similarity between the most frequent outputs, cached as they enter the top.
+    top_similarity: TopSimilarity,
     /// Microseconds; u32 counts halve the memory of a histogram kept per item.
     latency: Option<Histogram<u32>>,
     latency_min_us: u64,
@@ -120,6 +123,7 @@ impl ItemState {
             split: None,
             n: 0,
             pairs: PairStore::new(pair_budget),
+            top_similarity: TopSimilarity::default(),
             latency: Histogram::new(3).ok(),
             latency_min_us: u64::MAX,
             latency_max_us: 0,
@@ -200,6 +204,9 @@ impl ItemState {
         self.n += 1;
         self.promote(k);
         self.refresh_modal();
+        let clusters = &self.clusters;
+        self.top_similarity
+            .admit(id, &self.order, |c| &clusters[c as usize].ids);
 
         let cluster = &self.clusters[k];
         if self.expected.is_some() && cluster.answer == self.expected {
@@ -412,7 +419,9 @@ impl ItemState {
                 })
                 .collect(),
             call_clusters: self.call_clusters.clone(),
-            similarity: Default::default(),
+            similarity: self
+                .top_similarity
+                .matrix(&self.order, |c| &self.clusters[c as usize].ids),
             latency_histogram: match &self.latency {
                 Some(h) if self.n > 0 => {
                     latency::buckets(h, self.latency_min_us, self.latency_max_us)

@@ -10,6 +10,7 @@ mod divergence;
 mod edit;
 mod item;
 mod latency;
+mod matrix;
 pub mod measures;
 mod similarity;
 mod tokenize;
@@ -23,6 +24,7 @@ use crate::protocol::AnswerSpec;
 use crate::record::{CallRecord, ErrorClass};
 
 pub use answer::{extract_answer, normalize, AnswerExtractor, AnswerPatternError};
+pub use matrix::MATRIX_SIZE;
 pub use similarity::{ned, token_distance, DEFAULT_PAIR_BUDGET, SAMPLE_PER_OUTPUT};
 pub use tokenize::{word_tokens, Interner, TokenList};
 
