@@ -151,11 +151,11 @@ impl TokenDiff {
     /// Whether this is the diff of these two outputs (O(1) for the same snapshot lineage:
     /// snapshots share each output's text `Arc`).
     fn is_of(&self, base: &Cluster, call: &Cluster) -> bool {
-        // `Arc` equality compares pointers before contents.
-        self.base_text == base.text
-            && self.call_text == call.text
-            && self.base == base.tokens
-            && self.call == call.tokens
+        // The same text `Arc` is the same distinct output, tokens included: O(1) per snapshot.
+        let same = |text: &Arc<str>, tokens: &TokenList, c: &Cluster| {
+            Arc::ptr_eq(text, &c.text) || (*text == c.text && *tokens == c.tokens)
+        };
+        same(&self.base_text, &self.base, base) && same(&self.call_text, &self.call, call)
     }
 
     /// The index of the segment holding shown position `pos`.

@@ -28,10 +28,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .map(|(_, item)| item)
         .filter(|item| state.item() == Some(item.item.as_str()));
     let (Some(item), Some(sel), Some(diff)) = (item, state.selected(), state.diff()) else {
-        frame.render_widget(
-            Paragraph::new(" waiting for the first answer…").style(app.theme.muted),
-            head,
-        );
+        let message = match app.shown_item() {
+            Some((_, item)) if item.calls > 0 && item.call_clusters.is_empty() => {
+                format!(" no successful call yet ({} failed)", item.errors)
+            }
+            _ => " waiting for the first answer…".to_string(),
+        };
+        frame.render_widget(Paragraph::new(message).style(app.theme.muted), head);
         frame.render_widget(
             Block::bordered()
                 .title(" diff ")
@@ -40,7 +43,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let (pair, differences) = header(item, state, sel, diff);
+    let (mut pair, differences) = header(item, state, sel, diff);
+    if app.targets.len() > 1 {
+        let target = app.targets.get(app.target).map_or("", String::as_str);
+        pair = format!("{} · {pair}", inert(target));
+    }
     let full = format!(" {pair} · {differences}");
     // Narrow: the pair stays in the header, the differences move to the text's title.
     let fits = full.width() <= usize::from(head.width);

@@ -8,7 +8,7 @@ use ratatui::Terminal;
 
 use super::*;
 use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
-use crate::record::CallRecord;
+use crate::record::{CallRecord, ErrorClass};
 use crate::tui::keys::{Command, Tab};
 use crate::tui::state::Live;
 use crate::tui::theme::ColorSupport;
@@ -161,6 +161,30 @@ fn waits_for_the_first_answer() {
     app.refresh();
     let all = lines(&draw(&app, 80, 24));
     line_with(&all, "waiting for the first answer");
+}
+
+#[test]
+fn says_when_every_call_so_far_failed() {
+    let mut analyzer = Analyzer::new(AnalysisConfig {
+        answer: None,
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: vec!["local".into()],
+        items: vec![("capital".into(), None)],
+    });
+    let failed = CallRecord::failed("local", "capital", 0, ErrorClass::Timeout, "slow");
+    analyzer.fold(&failed);
+    let mut app = App::new("capitals".into(), vec!["local".into()], 20);
+    app.live = Arc::new(Live {
+        snapshot: Some(analyzer.snapshot()),
+        records: 1,
+        ..Live::default()
+    });
+    app.apply(Command::ShowTab(Tab::Diff));
+    app.refresh();
+    line_with(
+        &lines(&draw(&app, 80, 24)),
+        "no successful call yet (1 failed)",
+    );
 }
 
 #[test]
