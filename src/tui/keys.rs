@@ -345,6 +345,20 @@ pub const KEYS: &[Binding] = &[
         Command::BackToPicker,
         "back to the protocol picker and editor",
     ),
+    key(
+        Diff,
+        KeyCode::Up,
+        "↑",
+        Command::SelectUp,
+        "compare the previous call",
+    ),
+    key(
+        Diff,
+        KeyCode::Down,
+        "↓",
+        Command::SelectDown,
+        "compare the next call",
+    ),
     ch(Diff, 'n', Command::NextDifference, "next difference"),
     ch(Diff, 'N', Command::PrevDifference, "previous difference"),
     ch(

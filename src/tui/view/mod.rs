@@ -286,17 +286,3 @@ fn render_confirm(frame: &mut Frame, app: &App, area: Rect) {
         popup,
     );
 }
-
-/// A placeholder body for a panel still being built.
-fn pending(frame: &mut Frame, area: Rect, app: &App, title: &str) {
-    frame.render_widget(
-        Paragraph::new("coming in this issue")
-            .style(Style::new())
-            .block(
-                Block::bordered()
-                    .title(format!(" {title} "))
-                    .border_style(app.theme.border),
-            ),
-        area,
-    );
-}
