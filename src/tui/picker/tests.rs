@@ -455,10 +455,9 @@ async fn one_key_runs_the_default_demo_through_the_real_loop() {
     use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
     use futures_util::stream::{self, StreamExt};
 
-    // Process-global: the archive goes to a tempdir. Only this test launches from the picker.
     let data = tempfile::tempdir().unwrap();
-    std::env::set_var(crate::archive::DATA_DIR_ENV, data.path());
-    let app = App::picker(PickerState::discover_in(None));
+    let mut app = App::picker(PickerState::discover_in(None));
+    app.sessions_dir = Some(data.path().join("sessions"));
     let key = |code| Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     let keys = stream::iter(vec![
         key(KeyCode::Enter),

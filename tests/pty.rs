@@ -1,0 +1,266 @@
+//! The real binary in a real pseudo-terminal: keys typed, the screen parsed with vt100, and the
+//! terminal checked after exit (main screen back, cursor shown, line discipline cooked again).
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+
+const BIN: &str = env!("CARGO_BIN_EXE_reprise");
+/// Generous: CI machines are slow and shared; a passing test returns as soon as it can.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct Session {
+    master: Box<dyn MasterPty + Send>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Session {
+    /// Starts reprise with `args` in a `cols`×`rows` terminal, with private data and config dirs.
+    fn start(dirs: &Path, args: &[&str], cols: u16, rows: u16) -> Session {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        let mut cmd = CommandBuilder::new(BIN);
+        cmd.args(args);
+        cmd.cwd(env!("CARGO_MANIFEST_DIR"));
+        cmd.env("REPRISE_DATA_DIR", dirs.join("data"));
+        cmd.env("REPRISE_CONFIG_DIR", dirs.join("config"));
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        let child = pair.slave.spawn_command(cmd).expect("reprise starts");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let writer = pair.master.take_writer().expect("pty writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        {
+            let screen = Arc::clone(&screen);
+            let raw = Arc::clone(&raw);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    screen.lock().unwrap().process(&buf[..n]);
+                    raw.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        Session {
+            master: pair.master,
+            writer,
+            child,
+            screen,
+            raw,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen shows `needle`; returns the screen.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.contents();
+            if screen.contains(needle) {
+                return screen;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!("timed out waiting for {needle:?}; screen:\n{screen}");
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("reprise exited ({status:?}) before showing {needle:?}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+        // Separate keypresses, as a person would: ESC followed at once by a letter is Alt.
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    fn wait_exit(&mut self) -> u32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread drain what was written last.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.exit_code();
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!("reprise did not exit; screen:\n{}", self.contents());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The terminal is as the shell left it: main screen, cursor visible, canonical mode
+    /// with echo (raw mode undone).
+    fn assert_restored(&self) {
+        let parser = self.screen.lock().unwrap();
+        let screen = parser.screen();
+        assert!(!screen.alternate_screen(), "still on the alternate screen");
+        assert!(!screen.hide_cursor(), "cursor left hidden");
+        let raw = self.raw.lock().unwrap();
+        let entered =
+            find_last(&raw, b"\x1b[?1049h").expect("the dashboard used the alternate screen");
+        let left = find_last(&raw, b"\x1b[?1049l").expect("the alternate screen was left");
+        assert!(left > entered);
+        let termios = self.master.get_termios().expect("termios of the pty");
+        let flags = format!("{:?}", termios.local_flags);
+        assert!(flags.contains("ICANON"), "raw mode left on: {flags}");
+        assert!(flags.contains("ECHO"), "echo left off: {flags}");
+    }
+}
+
+fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// A newcomer's first run: `reprise`, Enter, watch, diff, quit.
+#[test]
+fn the_default_demo_is_one_key_away_then_the_diff_view_opens_and_quit_restores_the_terminal() {
+    let dirs = tempfile::tempdir().unwrap();
+    let mut s = Session::start(dirs.path(), &[], 100, 30);
+    s.wait_for("Enter launch");
+    s.send("\r");
+    let screen = s.wait_for("DONE");
+    assert!(screen.contains("multiple-choice"), "{screen}");
+    assert!(screen.contains("100/100 calls"), "{screen}");
+    s.send("d");
+    let diff = s.wait_for("vs modal");
+    assert!(diff.contains("difference"), "{diff}");
+    s.send("q");
+    assert_eq!(s.wait_exit(), 0);
+    s.assert_restored();
+    // The summary table is printed on the main screen after the dashboard closes.
+    let after = s.contents();
+    assert!(after.contains("archive"), "{after}");
+}
+
+#[test]
+fn quitting_mid_campaign_asks_then_closes_a_verifiable_archive() {
+    let dirs = tempfile::tempdir().unwrap();
+    let mut s = Session::start(
+        dirs.path(),
+        &[
+            "tui",
+            "sample-protocols/multiple-choice.toml",
+            "--repeats",
+            "1000000",
+        ],
+        100,
+        30,
+    );
+    s.wait_for("LIVE");
+    s.send("q");
+    s.wait_for("Stop the campaign and quit?");
+    s.send("y");
+    // Stopped early: the exit code says so, like `reprise run` interrupted.
+    assert_eq!(s.wait_exit(), 130);
+    s.assert_restored();
+    let sessions = dirs.path().join("data").join("sessions");
+    let archive = std::fs::read_dir(&sessions)
+        .unwrap()
+        .next()
+        .expect("one archive")
+        .unwrap()
+        .path();
+    let verify = std::process::Command::new(BIN)
+        .arg("verify")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[test]
+fn a_launched_protocol_runs_to_done_at_80x24_and_every_tab_draws() {
+    let dirs = tempfile::tempdir().unwrap();
+    let mut s = Session::start(
+        dirs.path(),
+        &["tui", "sample-protocols/battery.toml", "--repeats", "10"],
+        80,
+        24,
+    );
+    s.wait_for("DONE");
+    s.send("2");
+    s.wait_for("token similarity");
+    s.send("3");
+    s.wait_for("vs modal");
+    s.send("4");
+    s.wait_for("p50");
+    s.send("?");
+    s.wait_for("keys");
+    s.send("x");
+    s.send("q");
+    assert_eq!(s.wait_exit(), 0);
+    s.assert_restored();
+}
+
+#[test]
+fn ctrl_c_leaves_at_once_with_the_terminal_restored() {
+    let dirs = tempfile::tempdir().unwrap();
+    let mut s = Session::start(
+        dirs.path(),
+        &[
+            "tui",
+            "sample-protocols/multiple-choice.toml",
+            "--repeats",
+            "1000000",
+        ],
+        80,
+        24,
+    );
+    s.wait_for("LIVE");
+    s.send("\x03");
+    assert_eq!(s.wait_exit(), 130);
+    s.assert_restored();
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_message_not_a_crash() {
+    let dirs = tempfile::tempdir().unwrap();
+    let mut s = Session::start(
+        dirs.path(),
+        &[
+            "tui",
+            "sample-protocols/multiple-choice.toml",
+            "--repeats",
+            "1000000",
+        ],
+        40,
+        10,
+    );
+    s.wait_for("terminal too small");
+    // The quit prompt stays answerable at this size.
+    s.send("q");
+    s.wait_for("y stops and quits");
+    s.send("y");
+    assert_eq!(s.wait_exit(), 130);
+    s.assert_restored();
+}
