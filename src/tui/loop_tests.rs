@@ -155,3 +155,91 @@ async fn enter_reads_a_cluster_in_full_and_esc_closes_it() {
     tx.send(key(KeyCode::Char('q'))).unwrap();
     run.await.unwrap().unwrap();
 }
+
+/// A terminal that fails on its fifth frame.
+struct Failing {
+    inner: TestBackend,
+    frames: usize,
+}
+
+impl ratatui::backend::Backend for Failing {
+    fn draw<'a, I>(&mut self, content: I) -> std::io::Result<()>
+    where
+        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+    {
+        self.inner.draw(content)
+    }
+    fn hide_cursor(&mut self) -> std::io::Result<()> {
+        self.inner.hide_cursor()
+    }
+    fn show_cursor(&mut self) -> std::io::Result<()> {
+        self.inner.show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> std::io::Result<ratatui::layout::Position> {
+        self.inner.get_cursor_position()
+    }
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        position: P,
+    ) -> std::io::Result<()> {
+        self.inner.set_cursor_position(position)
+    }
+    fn clear(&mut self) -> std::io::Result<()> {
+        self.inner.clear()
+    }
+    fn size(&self) -> std::io::Result<ratatui::layout::Size> {
+        self.inner.size()
+    }
+    fn window_size(&mut self) -> std::io::Result<ratatui::backend::WindowSize> {
+        self.inner.window_size()
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.frames += 1;
+        if self.frames >= 5 {
+            return Err(std::io::Error::other("the terminal went away"));
+        }
+        self.inner.flush()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_failure_mid_campaign_still_closes_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.jsonl");
+    let protocol = Protocol::parse(
+        std::path::Path::new("scripted.toml"),
+        "[protocol]\nname = \"broken-screen\"\ndescription = \"d\"\n\n[prompt]\nuser = \"Hi\"\n\n\
+         [campaign]\nrepeats = 100000\nconcurrency = 2\n",
+    )
+    .unwrap();
+    let spec = SessionSpec {
+        backends: vec![Arc::new(Scripted {
+            delay: Duration::from_millis(5),
+            ..Scripted::default()
+        })],
+        protocol,
+        out: Some(out.clone()),
+        dir: None,
+    };
+    let mut terminal = Terminal::new(Failing {
+        inner: TestBackend::new(100, 30),
+        frames: 0,
+    })
+    .unwrap();
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        drive(
+            App::new(String::new(), Vec::new(), 0),
+            Some(spec),
+            &mut terminal,
+            futures_util::stream::pending(),
+            Clock::Real,
+        ),
+    )
+    .await
+    .expect("the loop ends when the terminal fails");
+    assert!(matches!(result, Err(super::TuiError::Terminal(_))));
+    // The session was stopped and its closing record written.
+    let report = crate::archive::verify(&out).unwrap();
+    assert!(report.close.records > 0);
+}

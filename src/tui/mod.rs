@@ -202,6 +202,7 @@ pub async fn drive<B: ratatui::backend::Backend>(
     let mut shown_second = 0;
     let mut outcome = Outcome::NothingRun;
     let mut input_open = true;
+    let mut terminal_error = None;
     loop {
         if let Some(r) = &running {
             campaign_started = r.started;
@@ -213,7 +214,16 @@ pub async fn drive<B: ratatui::backend::Backend>(
             Clock::Real => frozen_elapsed,
         };
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
-            terminal.draw(|frame| view::render(frame, &app, elapsed))?;
+            if let Err(e) = terminal.draw(|frame| view::render(frame, &app, elapsed)) {
+                // The screen is gone: close the archive (calls in flight are recorded as
+                // cancelled) before reporting, so nothing recorded is lost.
+                if let Some(r) = &running {
+                    r.control.stop.cancel();
+                    r.control.abort.cancel();
+                }
+                terminal_error = Some(e);
+                break;
+            }
             last_draw = Some(Instant::now());
             shown_second = elapsed.as_secs();
             dirty = false;
@@ -345,7 +355,10 @@ pub async fn drive<B: ratatui::backend::Backend>(
             Err(e) => outcome = Outcome::Failed(e),
         }
     }
-    Ok(outcome)
+    match terminal_error {
+        Some(e) => Err(TuiError::Terminal(e)),
+        None => Ok(outcome),
+    }
 }
 
 fn planned_calls(protocol: &crate::protocol::Protocol) -> u64 {

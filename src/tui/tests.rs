@@ -317,3 +317,34 @@ fn two_targets_side_by_side_when_wide_and_switched_when_narrow() {
     line_with(&narrow, "clusters · beta");
     assert!(line_with(&narrow, "#0").contains("from beta"));
 }
+
+#[test]
+fn model_escape_sequences_are_inert_in_every_view() {
+    use super::keys::{Command, Tab};
+    let hostile = "\x1b[2J\x1b]0;pwned\x07 then \u{9b}31mred\x1b[0m and \x1b]8;;http://x\x1b\\link";
+    let mut app = app_with(&[hostile, hostile, "plain words here"]);
+    app.refresh();
+    let mut screens = Vec::new();
+    for tab in Tab::ALL {
+        app.apply(Command::ShowTab(tab));
+        app.refresh();
+        screens.push((tab.label(), draw(&app, 100, 30)));
+    }
+    app.apply(Command::ShowTab(Tab::Overview));
+    app.apply(Command::Activate);
+    screens.push(("reader", draw(&app, 100, 30)));
+    for (view, lines) in &screens {
+        for l in lines {
+            assert!(!l.chars().any(char::is_control), "{view}: {l:?}");
+        }
+    }
+    // The sequences are shown as visible pictures where the text is shown.
+    for view in ["overview", "diff", "reader"] {
+        let (_, lines) = screens.iter().find(|(v, _)| *v == view).unwrap();
+        assert!(
+            lines.iter().any(|l| l.contains("␛]0;pwned␇")),
+            "{view}:\n{}",
+            lines.join("\n")
+        );
+    }
+}
