@@ -373,6 +373,20 @@ impl DiffState {
         self.show_difference(0);
     }
 
+    /// Opening the view on a call identical to the modal output shows nothing; the first call
+    /// that differs is the better start (the modal output changes while a campaign runs).
+    pub fn open(&mut self, item: Option<&ItemSnapshot>) {
+        self.refresh(item);
+        let (Some(item), Some(sel), Base::Modal) = (item, self.selected, self.base) else {
+            return;
+        };
+        let modal = item.clusters.first().map(|c| c.id);
+        if item.call_clusters.get(sel.pos).map(|&(_, c)| c) == modal {
+            self.selected = modal.and_then(|m| default_call(item, m));
+            self.refresh(Some(item));
+        }
+    }
+
     /// Shows the first call of cluster `id` (the `d` key from the clusters list).
     pub fn focus_cluster(&mut self, item: &ItemSnapshot, id: u32) {
         self.refresh(Some(item));

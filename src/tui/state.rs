@@ -312,6 +312,10 @@ impl App {
     fn apply_campaign(&mut self, command: Command) -> Option<Effect> {
         let effect = match command {
             Command::ShowTab(tab) => {
+                if tab == Tab::Diff && self.tab != Tab::Diff {
+                    let live = Arc::clone(&self.live);
+                    self.diff.open(item_in(&live, self.target, self.item));
+                }
                 self.tab = tab;
                 Effect::None
             }

@@ -259,3 +259,34 @@ fn shown_positions_cover_both_sides() {
     assert_eq!(d.hunks.len(), 2);
     assert_eq!(d.shown(d.len), None);
 }
+
+#[test]
+fn opening_the_view_moves_off_a_call_that_became_modal() {
+    use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
+    use crate::record::CallRecord;
+    let mut analyzer = Analyzer::new(AnalysisConfig {
+        answer: None,
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: vec!["t".into()],
+        items: vec![("i".into(), None)],
+    });
+    analyzer.fold(&CallRecord::ok("t", "i", 0, "alpha beta", 1.0));
+    analyzer.fold(&CallRecord::ok("t", "i", 1, "alpha gamma", 1.0));
+    let early = analyzer.snapshot();
+    let mut state = DiffState::default();
+    state.refresh(Some(&early.targets[0].items[0]));
+    // Call 1 differs from the modal (first-seen) output: it is selected.
+    assert_eq!(state.selected().unwrap().call, 1);
+    // Then call 1's output becomes the modal one: call 1 would show "identical".
+    analyzer.fold(&CallRecord::ok("t", "i", 2, "alpha gamma", 1.0));
+    let later = analyzer.snapshot();
+    let item = &later.targets[0].items[0];
+    state.refresh(Some(item));
+    assert_eq!(state.selected().unwrap().call, 1);
+    state.open(Some(item));
+    assert_eq!(
+        state.selected().unwrap().call,
+        0,
+        "a call that differs is shown"
+    );
+}

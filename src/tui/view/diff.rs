@@ -95,18 +95,24 @@ fn header(
     diff: &TokenDiff,
 ) -> (String, String) {
     let (base_hint, call_hint) = state.cluster_indices();
-    let count =
-        |id: u32, hint: usize| cluster_index(item, id, hint).map_or(0, |i| item.clusters[i].count);
+    let count = |id: u32, hint: usize| {
+        let n = cluster_index(item, id, hint).map_or(0, |i| item.clusters[i].count);
+        if n == 1 {
+            "1 call".to_string()
+        } else {
+            format!("{n} calls")
+        }
+    };
     let call = format!(
-        "call {} (#{}, {} calls)",
+        "call {} (#{}, {})",
         sel.call,
         diff.call_id,
         count(diff.call_id, call_hint)
     );
     let base_count = count(diff.base_id, base_hint);
     let base = match state.base_call() {
-        Some(b) => format!("call {} (#{}, {base_count} calls)", b.call, diff.base_id),
-        None => format!("modal (#{}, {base_count} calls)", diff.base_id),
+        Some(b) => format!("call {} (#{}, {base_count})", b.call, diff.base_id),
+        None => format!("modal (#{}, {base_count})", diff.base_id),
     };
     let n = diff.hunks.len();
     let differences = match diff.hunks.first() {

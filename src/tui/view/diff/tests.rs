@@ -92,7 +92,7 @@ fn insertions_and_deletions_carry_the_theme_styles_at_both_sizes() {
     for (w, h) in [(100, 30), (80, 24)] {
         let buffer = draw(&app, w, h);
         let all = lines(&buffer);
-        line_with(&all, "call 2 (#1, 1 calls) vs modal (#0, 3 calls)");
+        line_with(&all, "call 2 (#1, 1 call) vs modal (#0, 3 calls)");
         line_with(&all, "1 difference · first at token 3 · difference 1/1");
         line_with(&all, "The capital is Paris Lyon.");
         for (x, y) in cells_of(&buffer, "Lyon", "Paris ") {
@@ -149,7 +149,7 @@ fn identical_outputs_say_so() {
     let all = lines(&draw(&app, 100, 30));
     line_with(
         &all,
-        "call 1 (#0, 3 calls) vs call 2 (#1, 1 calls) · 1 difference",
+        "call 1 (#0, 3 calls) vs call 2 (#1, 1 call) · 1 difference",
     );
     line_with(&all, "b      2 #1");
 }

@@ -91,11 +91,16 @@ pub fn draw(
     let cell = usize::from(fit.cell);
     for (j, id) in sim.ids.iter().take(fit.shown).enumerate() {
         let x = area.x + fit.label + j as u16 * fit.cell;
+        // A label needs a blank before it, or neighbours run together ("#063#1"); columns
+        // are in row order, so an unlabelled column is still readable from the rows.
         let long = format!("#{id}");
-        let text = if long.len() <= cell {
+        let short = id.to_string();
+        let text = if long.len() < cell {
             long
+        } else if short.len() < cell {
+            short
         } else {
-            id.to_string()
+            String::new()
         };
         buf.set_stringn(x, area.y + 1, format!("{text:>cell$}"), cell, theme.muted);
     }
