@@ -93,6 +93,28 @@ fn frames(c: &mut Criterion) {
             })
         });
     }
+    // The same frames encoded as terminal escape sequences (crossterm, to a sink): what the
+    // real terminal costs on top of the drawing.
+    for tab in [Tab::Overview, Tab::Divergence] {
+        app.apply(Command::ShowTab(tab));
+        app.refresh();
+        let backend = ratatui::backend::CrosstermBackend::new(std::io::sink());
+        let mut terminal = Terminal::with_options(
+            backend,
+            ratatui::TerminalOptions {
+                viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 200, 60)),
+            },
+        )
+        .expect("sink terminal");
+        group.bench_function(format!("{}_to_terminal", tab.label()), |b| {
+            b.iter(|| {
+                terminal.clear().expect("clear");
+                terminal
+                    .draw(|frame| render(frame, black_box(&app), Duration::from_secs(75)))
+                    .expect("draw");
+            })
+        });
+    }
     group.finish();
 }
 
