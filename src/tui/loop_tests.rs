@@ -2,18 +2,16 @@
 //! relaunch, the reader. Calls take a few milliseconds (a scripted backend) so a campaign is
 //! still running when the keys arrive.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::KeyCode;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
-use super::snapshots::{frame_text, key, key_stream, wait_for, Recorder, Scripted};
 use super::state::App;
+use super::testing::{frame_text, key, key_stream, wait_for, Recorder, Scripted};
 use super::{drive, Clock, Outcome};
 use crate::protocol::Protocol;
 use crate::session::SessionSpec;
@@ -50,11 +48,7 @@ async fn pause_holds_resume_goes_on_stop_closes_and_relaunch_starts_a_new_sessio
     };
     let mut app = App::new(String::new(), Vec::new(), 0);
     app.sessions_dir = Some(dir.path().to_path_buf());
-    let last = Arc::new(Mutex::new(Buffer::empty(Rect::new(0, 0, 100, 30))));
-    let backend = Recorder {
-        inner: TestBackend::new(100, 30),
-        last: Arc::clone(&last),
-    };
+    let (backend, last) = Recorder::new(100, 30);
     let (tx, rx) = mpsc::unbounded_channel();
     let run = tokio::spawn(async move {
         let mut terminal = Terminal::new(backend).unwrap();
@@ -126,11 +120,7 @@ async fn enter_reads_a_cluster_in_full_and_esc_closes_it() {
         out: Some(dir.path().join("s.jsonl")),
         dir: None,
     };
-    let last = Arc::new(Mutex::new(Buffer::empty(Rect::new(0, 0, 80, 24))));
-    let backend = Recorder {
-        inner: TestBackend::new(80, 24),
-        last: Arc::clone(&last),
-    };
+    let (backend, last) = Recorder::new(80, 24);
     let (tx, rx) = mpsc::unbounded_channel();
     let run = tokio::spawn(async move {
         let mut terminal = Terminal::new(backend).unwrap();
@@ -156,52 +146,6 @@ async fn enter_reads_a_cluster_in_full_and_esc_closes_it() {
     run.await.unwrap().unwrap();
 }
 
-/// A terminal that fails on its fifth frame.
-struct Failing {
-    inner: TestBackend,
-    frames: usize,
-}
-
-impl ratatui::backend::Backend for Failing {
-    fn draw<'a, I>(&mut self, content: I) -> std::io::Result<()>
-    where
-        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
-    {
-        self.inner.draw(content)
-    }
-    fn hide_cursor(&mut self) -> std::io::Result<()> {
-        self.inner.hide_cursor()
-    }
-    fn show_cursor(&mut self) -> std::io::Result<()> {
-        self.inner.show_cursor()
-    }
-    fn get_cursor_position(&mut self) -> std::io::Result<ratatui::layout::Position> {
-        self.inner.get_cursor_position()
-    }
-    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
-        &mut self,
-        position: P,
-    ) -> std::io::Result<()> {
-        self.inner.set_cursor_position(position)
-    }
-    fn clear(&mut self) -> std::io::Result<()> {
-        self.inner.clear()
-    }
-    fn size(&self) -> std::io::Result<ratatui::layout::Size> {
-        self.inner.size()
-    }
-    fn window_size(&mut self) -> std::io::Result<ratatui::backend::WindowSize> {
-        self.inner.window_size()
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.frames += 1;
-        if self.frames >= 5 {
-            return Err(std::io::Error::other("the terminal went away"));
-        }
-        self.inner.flush()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_failure_mid_campaign_still_closes_the_archive() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,11 +165,8 @@ async fn a_terminal_failure_mid_campaign_still_closes_the_archive() {
         out: Some(out.clone()),
         dir: None,
     };
-    let mut terminal = Terminal::new(Failing {
-        inner: TestBackend::new(100, 30),
-        frames: 0,
-    })
-    .unwrap();
+    let (backend, _) = Recorder::new(100, 30);
+    let mut terminal = Terminal::new(backend.failing_at(5)).unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(30),
         drive(

@@ -432,6 +432,8 @@ mod tests;
 
 #[cfg(test)]
 mod snapshots;
+#[cfg(test)]
+mod testing;
 
 #[cfg(test)]
 mod loop_tests;

@@ -6,100 +6,29 @@
 //! deterministic outputs with splits at known tokens — with a fixed clock and scripted keys.
 //! Review changes with `cargo insta review` or by reading the `.snap.new` files.
 
-use std::collections::HashMap;
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
-use ratatui::buffer::{Buffer, Cell};
-use ratatui::layout::{Position, Size};
-use ratatui::style::{Color, Modifier, Style};
+use crossterm::event::KeyCode;
+use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use super::keys::Command;
 use super::state::{App, Live, Phase, ServedTally};
+use super::testing::{
+    frame, frame_text, key, key_stream, scripted_output, wait_for, Recorder, Scripted,
+};
 use super::{drive, Clock, Outcome};
 use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::protocol::Protocol;
-use crate::providers::{Backend as ModelBackend, CallFailure, ChatRequest, Reply};
-use crate::record::{CallRecord, ErrorClass};
+use crate::record::CallRecord;
 use crate::session::SessionSpec;
 
 const SIZES: [(u16, u16); 2] = [(100, 30), (80, 24)];
 
-/// The frame as text, then its styles as letters with a legend.
-pub fn frame_text(buffer: &Buffer) -> String {
-    let area = buffer.area;
-    let mut legend: Vec<Style> = Vec::new();
-    let mut letters: HashMap<Style, char> = HashMap::new();
-    let mut text = String::new();
-    let mut styles = String::new();
-    for y in 0..area.height {
-        for x in 0..area.width {
-            let cell = &buffer[(x, y)];
-            text.push_str(cell.symbol());
-            let style = cell_style(cell);
-            let letter = if style == Style::new().fg(Color::Reset).bg(Color::Reset) {
-                '.'
-            } else {
-                *letters.entry(style).or_insert_with(|| {
-                    legend.push(style);
-                    letter_for(legend.len() - 1)
-                })
-            };
-            styles.push(letter);
-        }
-        text.push('\n');
-        styles.push('\n');
-    }
-    let mut out = text;
-    out.push_str("--- styles ('.' is the terminal default)\n");
-    out.push_str(&styles);
-    for (i, style) in legend.iter().enumerate() {
-        out.push_str(&format!("{} = {}\n", letter_for(i), describe(*style)));
-    }
-    out
-}
-
-fn cell_style(cell: &Cell) -> Style {
-    Style::new()
-        .fg(cell.fg)
-        .bg(cell.bg)
-        .add_modifier(cell.modifier)
-}
-
-fn letter_for(i: usize) -> char {
-    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    LETTERS.get(i).map_or('#', |b| *b as char)
-}
-
-fn describe(style: Style) -> String {
-    let mut parts = Vec::new();
-    if let Some(fg) = style.fg.filter(|c| *c != Color::Reset) {
-        parts.push(format!("fg {fg}"));
-    }
-    if let Some(bg) = style.bg.filter(|c| *c != Color::Reset) {
-        parts.push(format!("bg {bg}"));
-    }
-    if style.add_modifier != Modifier::empty() {
-        parts.push(format!("{:?}", style.add_modifier));
-    }
-    if parts.is_empty() {
-        "default".into()
-    } else {
-        parts.join(" ")
-    }
-}
-
 fn draw(app: &App, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| super::view::render(frame, app, Duration::from_secs(75)))
-        .unwrap();
-    terminal.backend().buffer().clone()
+    frame(app, width, height, Duration::from_secs(75))
 }
 
 fn snapshot(name: &str, buffer: &Buffer) {
@@ -107,111 +36,6 @@ fn snapshot(name: &str, buffer: &Buffer) {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.bind(|| insta::assert_snapshot!(name, frame_text(buffer)));
-}
-
-/// A test backend that keeps the last flushed frame where the test can read it while the
-/// loop owns the terminal.
-pub(super) struct Recorder {
-    pub(super) inner: TestBackend,
-    pub(super) last: Arc<Mutex<Buffer>>,
-}
-
-impl Backend for Recorder {
-    fn draw<'a, I>(&mut self, content: I) -> io::Result<()>
-    where
-        I: Iterator<Item = (u16, u16, &'a Cell)>,
-    {
-        self.inner.draw(content)
-    }
-    fn hide_cursor(&mut self) -> io::Result<()> {
-        self.inner.hide_cursor()
-    }
-    fn show_cursor(&mut self) -> io::Result<()> {
-        self.inner.show_cursor()
-    }
-    fn get_cursor_position(&mut self) -> io::Result<Position> {
-        self.inner.get_cursor_position()
-    }
-    fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> io::Result<()> {
-        self.inner.set_cursor_position(position)
-    }
-    fn clear(&mut self) -> io::Result<()> {
-        self.inner.clear()
-    }
-    fn clear_region(&mut self, clear_type: ClearType) -> io::Result<()> {
-        self.inner.clear_region(clear_type)
-    }
-    fn size(&self) -> io::Result<Size> {
-        self.inner.size()
-    }
-    fn window_size(&mut self) -> io::Result<WindowSize> {
-        self.inner.window_size()
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()?;
-        *self.last.lock().unwrap() = self.inner.buffer().clone();
-        Ok(())
-    }
-}
-
-/// Outputs chosen by call index: most calls give the modal text; others split from it at
-/// known tokens; call 7 of every 20 fails. No clock or randomness: frames are reproducible.
-#[derive(Default)]
-pub(super) struct Scripted {
-    /// Calls so far per prompt (concurrency 1 keeps the order fixed).
-    pub(super) calls: Mutex<HashMap<String, u32>>,
-    /// Time each call takes.
-    pub(super) delay: Duration,
-}
-
-const MODAL: &str = "The printing press spread across Europe within fifty years, carried by \
-                     itinerant printers from Mainz to Venice.";
-
-fn scripted_output(user: &str, call: u32) -> Result<String, CallFailure> {
-    if call % 20 == 7 {
-        return Err(CallFailure {
-            class: ErrorClass::Timeout,
-            message: "scripted timeout".into(),
-        });
-    }
-    let text = match call % 10 {
-        3 | 8 => MODAL.replace("fifty years", "a few decades"),
-        5 => MODAL.replace("Venice", "Paris"),
-        9 if user.contains("second") => "A different answer altogether.".to_string(),
-        _ => MODAL.to_string(),
-    };
-    Ok(text)
-}
-
-#[async_trait::async_trait]
-impl ModelBackend for Scripted {
-    fn request_body(&self, request: &ChatRequest) -> serde_json::Value {
-        serde_json::json!({ "scripted": request.user })
-    }
-    fn endpoint(&self) -> String {
-        "in-process (scripted for tests)".into()
-    }
-    async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        let call = {
-            let mut calls = self.calls.lock().unwrap();
-            let n = calls.entry(request.user.clone()).or_default();
-            *n += 1;
-            *n - 1
-        };
-        scripted_output(&request.user, call).map(|text| Reply {
-            text,
-            finish_reason: Some("stop".into()),
-            served: [("model".to_string(), "scripted-1".to_string())].into(),
-            ..Default::default()
-        })
-    }
-}
-
-pub(super) fn key(code: KeyCode) -> io::Result<Event> {
-    Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
 }
 
 /// Runs a scripted two-item campaign to its end in the real loop, then takes a frame after
@@ -238,13 +62,7 @@ async fn finished_campaign_frames(
         out: Some(out),
         dir: None,
     };
-    let last = Arc::new(Mutex::new(Buffer::empty(ratatui::layout::Rect::new(
-        0, 0, width, height,
-    ))));
-    let backend = Recorder {
-        inner: TestBackend::new(width, height),
-        last: Arc::clone(&last),
-    };
+    let (backend, last) = Recorder::new(width, height);
     let (tx, rx) = mpsc::unbounded_channel();
     let events = key_stream(rx);
     let run = tokio::spawn(async move {
@@ -269,34 +87,6 @@ async fn finished_campaign_frames(
     let outcome = run.await.unwrap().unwrap();
     assert!(matches!(outcome, Outcome::Closed(_)));
     frames
-}
-
-/// Waits until the last frame shows `needle` (and differs from `previous`: the key took
-/// effect), and returns that frame.
-pub(super) async fn wait_for(
-    last: &Mutex<Buffer>,
-    needle: &str,
-    previous: Option<&Buffer>,
-) -> Buffer {
-    for _ in 0..3000 {
-        let frame = last.lock().unwrap().clone();
-        if frame_text(&frame).contains(needle) && previous != Some(&frame) {
-            return frame;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!(
-        "no frame showed {needle:?}; last:\n{}",
-        frame_text(&last.lock().unwrap())
-    );
-}
-
-pub(super) fn key_stream(
-    rx: mpsc::UnboundedReceiver<io::Result<Event>>,
-) -> impl futures_util::Stream<Item = io::Result<Event>> + Unpin {
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|event| (event, rx))
-    }))
 }
 
 /// A live campaign mid-way, built from synthetic records (stable counts and latencies).

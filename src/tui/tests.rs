@@ -9,7 +9,7 @@ use ratatui::Terminal;
 
 use super::keys::KEYS;
 use super::state::{App, Live, Phase, ServedTally};
-use super::view::render;
+use super::testing::{frame, line_with, lines};
 use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::record::{CallRecord, ErrorClass};
 
@@ -50,25 +50,7 @@ fn app_with(outputs: &[&str]) -> App {
 }
 
 fn draw(app: &App, width: u16, height: u16) -> Vec<String> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| render(frame, app, Duration::from_secs(75)))
-        .unwrap();
-    let buffer = terminal.backend().buffer();
-    (0..height)
-        .map(|y| {
-            (0..width)
-                .map(|x| buffer[(x, y)].symbol().to_string())
-                .collect::<String>()
-        })
-        .collect()
-}
-
-fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
-    lines
-        .iter()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", lines.join("\n")))
+    lines(&frame(app, width, height, Duration::from_secs(75)))
 }
 
 const OUTPUTS: &[&str] = &[

@@ -8,6 +8,7 @@ use ratatui::Terminal;
 
 use super::*;
 use crate::tui::state::{App, Effect, Screen};
+use crate::tui::testing::{find_line, frame, lines};
 
 const MINE: &str = "# my own protocol\n[protocol]\nname = \"mine\"\ndescription = \"A test of my own\"\n\n[prompt]\nuser = \"Say hi\"  # short\n\n[params]\ntemperature = 0.5\n\n[campaign]\nrepeats = 3\nconcurrency = 2\n";
 
@@ -362,29 +363,13 @@ fn the_picker_keeps_its_state_across_a_campaign() {
 }
 
 fn draw(app: &App, width: u16, height: u16) -> (Vec<String>, ratatui::buffer::Buffer) {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| crate::tui::view::render(frame, app, Duration::ZERO))
-        .unwrap();
-    let buffer = terminal.backend().buffer().clone();
-    let lines = (0..height)
-        .map(|y| (0..width).map(|x| buffer[(x, y)].symbol()).collect())
-        .collect();
-    (lines, buffer)
+    let buffer = frame(app, width, height, Duration::ZERO);
+    (lines(&buffer), buffer)
 }
 
 /// The editor row of a field: the pane border, then the padded label.
 fn row(label: &str) -> String {
     format!("│ {label:<12}")
-}
-
-fn line_with<'a>(lines: &'a [String], needle: &str) -> (usize, &'a str) {
-    lines
-        .iter()
-        .enumerate()
-        .find(|(_, l)| l.contains(needle))
-        .map(|(y, l)| (y, l.as_str()))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", lines.join("\n")))
 }
 
 #[test]
@@ -395,7 +380,7 @@ fn picker_draws_the_list_the_editor_and_the_launch_key_at_both_sizes() {
     let app = App::picker(picker);
     for (w, h) in [(100, 30), (80, 24)] {
         let (lines, buffer) = draw(&app, w, h);
-        let (y, demo) = line_with(&lines, &format!("*{DEFAULT_DEMO} demo"));
+        let (y, demo) = find_line(&lines, &format!("*{DEFAULT_DEMO} demo"));
         // The selected entry carries the theme's selection style.
         let x = demo.find(DEFAULT_DEMO).unwrap();
         let x = demo[..x].chars().count() as u16;
@@ -403,28 +388,28 @@ fn picker_draws_the_list_the_editor_and_the_launch_key_at_both_sizes() {
             buffer[(x, y as u16)].style().add_modifier,
             app.theme.selected.add_modifier
         );
-        line_with(&lines, "biography sample");
-        line_with(&lines, "mine yours");
-        line_with(&lines, &format!("{DEFAULT_DEMO} · sample · edited"));
+        find_line(&lines, "biography sample");
+        find_line(&lines, "mine yours");
+        find_line(&lines, &format!("{DEFAULT_DEMO} · sample · edited"));
         assert!(
-            line_with(&lines, &row("prompt")).1.contains("Which planet"),
+            find_line(&lines, &row("prompt")).1.contains("Which planet"),
             "{w}x{h}"
         );
-        assert!(line_with(&lines, &row("temperature")).1.contains("0.8"));
-        let (y, seed) = line_with(&lines, &row("seed"));
+        assert!(find_line(&lines, &row("temperature")).1.contains("0.8"));
+        let (y, seed) = find_line(&lines, &row("seed"));
         let x = seed
             .find("none")
             .map(|b| seed[..b].chars().count())
             .unwrap() as u16;
         // An absent value reads as a default, not as a value typed.
         assert_eq!(buffer[(x, y as u16)].fg, app.theme.muted.fg.unwrap());
-        assert!(line_with(&lines, &row("repeats")).1.contains('7'));
-        assert!(line_with(&lines, &row("concurrency")).1.contains('8'));
-        assert!(line_with(&lines, &row("target")).1.contains("local"));
-        line_with(&lines, "Enter launch");
+        assert!(find_line(&lines, &row("repeats")).1.contains('7'));
+        assert!(find_line(&lines, &row("concurrency")).1.contains('8'));
+        assert!(find_line(&lines, &row("target")).1.contains("local"));
+        find_line(&lines, "Enter launch");
         if w >= 100 {
             // Side by side: the list and the editor share rows.
-            assert!(line_with(&lines, &row("temperature")).1.contains("sample"));
+            assert!(find_line(&lines, &row("temperature")).1.contains("sample"));
         }
     }
 }
@@ -435,7 +420,7 @@ fn errors_are_drawn_in_the_error_style_and_typing_shows_a_cursor() {
     type_into(&mut picker, Field::Temperature, "hot");
     let mut app = App::picker(picker);
     let (lines, buffer) = draw(&app, 80, 24);
-    let (y, line) = line_with(&lines, "params.temperature");
+    let (y, line) = find_line(&lines, "params.temperature");
     let x = line
         .find("params")
         .map(|b| line[..b].chars().count())
@@ -445,8 +430,8 @@ fn errors_are_drawn_in_the_error_style_and_typing_shows_a_cursor() {
     app.picker.apply(Command::Input('\u{1b}'));
     let (lines, _) = draw(&app, 80, 24);
     // What is typed is inert text, with a cursor after it.
-    assert!(line_with(&lines, &row("temperature")).1.contains("0.8␛▏"));
-    line_with(&lines, "typing");
+    assert!(find_line(&lines, &row("temperature")).1.contains("0.8␛▏"));
+    find_line(&lines, "typing");
 }
 
 /// The real loop: Enter on a fresh picker starts the default demo; q then y stop it and quit.

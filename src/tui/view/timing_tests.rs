@@ -12,6 +12,7 @@ use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::record::{CallRecord, ErrorClass};
 use crate::tui::keys::Tab;
 use crate::tui::state::{App, Live, Phase};
+use crate::tui::testing::{line_with, lines};
 
 /// `(target, latency ms, completed at ms)` per successful call, plus one timeout per target.
 fn app_with(targets: &[&str], calls: &[(&str, f64, f64)]) -> App {
@@ -63,23 +64,6 @@ fn draw_tab(app: &App, width: u16, height: u16) -> Buffer {
         .draw(|frame| render(frame, frame.area(), app))
         .unwrap();
     terminal.backend().buffer().clone()
-}
-
-fn lines(buf: &Buffer) -> Vec<String> {
-    (0..buf.area.height)
-        .map(|y| {
-            (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-        })
-        .collect()
-}
-
-fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
-    lines
-        .iter()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", lines.join("\n")))
 }
 
 /// The bar height in eighths drawn in column x above row `below`.

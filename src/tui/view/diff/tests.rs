@@ -1,16 +1,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
-use ratatui::Terminal;
 
 use super::*;
 use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::record::{CallRecord, ErrorClass};
 use crate::tui::keys::{Command, Tab};
 use crate::tui::state::Live;
+use crate::tui::testing::{frame, line_with, lines};
 use crate::tui::theme::ColorSupport;
 
 /// The app on the diff tab, with `outputs[i]` as call `i` of one item, brought up to date.
@@ -36,29 +35,7 @@ fn app_with(outputs: &[&str]) -> App {
 }
 
 fn draw(app: &App, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| crate::tui::view::render(frame, app, Duration::from_secs(5)))
-        .unwrap();
-    terminal.backend().buffer().clone()
-}
-
-fn lines(buffer: &Buffer) -> Vec<String> {
-    let area = buffer.area;
-    (0..area.height)
-        .map(|y| {
-            (0..area.width)
-                .map(|x| buffer[(x, y)].symbol())
-                .collect::<String>()
-        })
-        .collect()
-}
-
-fn line_with<'a>(lines: &'a [String], needle: &str) -> &'a str {
-    lines
-        .iter()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", lines.join("\n")))
+    frame(app, width, height, Duration::from_secs(5))
 }
 
 /// The cells of the first occurrence of `needle` (after `after` on its line, if given).
