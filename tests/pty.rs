@@ -67,6 +67,17 @@ impl Session {
         }
     }
 
+    /// A campaign that runs until stopped.
+    fn endless(dirs: &Path, cols: u16, rows: u16) -> Session {
+        let args = [
+            "tui",
+            "sample-protocols/multiple-choice.toml",
+            "--repeats",
+            "1000000",
+        ];
+        Session::start(dirs, &args, cols, rows)
+    }
+
     fn contents(&self) -> String {
         self.screen.lock().unwrap().screen().contents()
     }
@@ -160,17 +171,7 @@ fn the_default_demo_is_one_key_away_then_the_diff_view_opens_and_quit_restores_t
 #[test]
 fn quitting_mid_campaign_asks_then_closes_a_verifiable_archive() {
     let dirs = tempfile::tempdir().unwrap();
-    let mut s = Session::start(
-        dirs.path(),
-        &[
-            "tui",
-            "sample-protocols/multiple-choice.toml",
-            "--repeats",
-            "1000000",
-        ],
-        100,
-        30,
-    );
+    let mut s = Session::endless(dirs.path(), 100, 30);
     s.wait_for("LIVE");
     s.send("q");
     s.wait_for("Stop the campaign and quit?");
@@ -225,17 +226,7 @@ fn a_launched_protocol_runs_to_done_at_80x24_and_every_tab_draws() {
 #[test]
 fn ctrl_c_leaves_at_once_with_the_terminal_restored() {
     let dirs = tempfile::tempdir().unwrap();
-    let mut s = Session::start(
-        dirs.path(),
-        &[
-            "tui",
-            "sample-protocols/multiple-choice.toml",
-            "--repeats",
-            "1000000",
-        ],
-        80,
-        24,
-    );
+    let mut s = Session::endless(dirs.path(), 80, 24);
     s.wait_for("LIVE");
     s.send("\x03");
     assert_eq!(s.wait_exit(), 130);
@@ -245,17 +236,7 @@ fn ctrl_c_leaves_at_once_with_the_terminal_restored() {
 #[test]
 fn a_tiny_terminal_gets_a_message_not_a_crash() {
     let dirs = tempfile::tempdir().unwrap();
-    let mut s = Session::start(
-        dirs.path(),
-        &[
-            "tui",
-            "sample-protocols/multiple-choice.toml",
-            "--repeats",
-            "1000000",
-        ],
-        40,
-        10,
-    );
+    let mut s = Session::endless(dirs.path(), 40, 10);
     s.wait_for("terminal too small");
     // The quit prompt stays answerable at this size.
     s.send("q");

@@ -8,10 +8,9 @@ use std::time::Duration;
 use crossterm::event::KeyCode;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
-use tokio::sync::mpsc;
 
 use super::state::App;
-use super::testing::{frame_text, key, key_stream, wait_for, Recorder, Scripted};
+use super::testing::{frame_text, key, wait_for, Looping, Recorder, Scripted};
 use super::{drive, Clock, Outcome};
 use crate::protocol::Protocol;
 use crate::session::SessionSpec;
@@ -48,19 +47,8 @@ async fn pause_holds_resume_goes_on_stop_closes_and_relaunch_starts_a_new_sessio
     };
     let mut app = App::new(String::new(), Vec::new(), 0);
     app.sessions_dir = Some(dir.path().to_path_buf());
-    let (backend, last) = Recorder::new(100, 30);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let run = tokio::spawn(async move {
-        let mut terminal = Terminal::new(backend).unwrap();
-        drive(
-            app,
-            Some(spec),
-            &mut terminal,
-            key_stream(rx),
-            Clock::Fixed(Duration::from_secs(5)),
-        )
-        .await
-    });
+    let looping = Looping::start(app, spec, 100, 30, Duration::from_secs(5));
+    let (tx, last, run) = (looping.keys, looping.last, looping.run);
     wait_for(&last, "LIVE", None).await;
     tx.send(key(KeyCode::Char('p'))).unwrap();
     let paused = wait_for(&last, "PAUSED", None).await;
@@ -120,19 +108,14 @@ async fn enter_reads_a_cluster_in_full_and_esc_closes_it() {
         out: Some(dir.path().join("s.jsonl")),
         dir: None,
     };
-    let (backend, last) = Recorder::new(80, 24);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let run = tokio::spawn(async move {
-        let mut terminal = Terminal::new(backend).unwrap();
-        drive(
-            App::new(String::new(), Vec::new(), 0),
-            Some(spec),
-            &mut terminal,
-            key_stream(rx),
-            Clock::Fixed(Duration::from_secs(5)),
-        )
-        .await
-    });
+    let looping = Looping::start(
+        App::new(String::new(), Vec::new(), 0),
+        spec,
+        80,
+        24,
+        Duration::from_secs(5),
+    );
+    let (tx, last, run) = (looping.keys, looping.last, looping.run);
     let done = wait_for(&last, "DONE", None).await;
     tx.send(key(KeyCode::Enter)).unwrap();
     let reader = wait_for(&last, "Esc closes", Some(&done)).await;

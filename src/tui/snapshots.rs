@@ -11,15 +11,11 @@ use std::time::Duration;
 
 use crossterm::event::KeyCode;
 use ratatui::buffer::Buffer;
-use ratatui::Terminal;
-use tokio::sync::mpsc;
 
 use super::keys::Command;
 use super::state::{App, Live, Phase, ServedTally};
-use super::testing::{
-    frame, frame_text, key, key_stream, scripted_output, wait_for, Recorder, Scripted,
-};
-use super::{drive, Clock, Outcome};
+use super::testing::{frame, frame_text, key, scripted_output, wait_for, Looping, Scripted};
+use super::Outcome;
 use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::protocol::Protocol;
 use crate::record::CallRecord;
@@ -62,20 +58,14 @@ async fn finished_campaign_frames(
         out: Some(out),
         dir: None,
     };
-    let (backend, last) = Recorder::new(width, height);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let events = key_stream(rx);
-    let run = tokio::spawn(async move {
-        let mut terminal = Terminal::new(backend).unwrap();
-        drive(
-            App::new(String::new(), Vec::new(), 0),
-            Some(spec),
-            &mut terminal,
-            events,
-            Clock::Fixed(Duration::from_secs(75)),
-        )
-        .await
-    });
+    let looping = Looping::start(
+        App::new(String::new(), Vec::new(), 0),
+        spec,
+        width,
+        height,
+        Duration::from_secs(75),
+    );
+    let (tx, last, run) = (looping.keys, looping.last, looping.run);
     let mut previous = wait_for(&last, "DONE", None).await;
     let mut frames = Vec::new();
     for (code, needle) in keys {

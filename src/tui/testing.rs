@@ -16,8 +16,10 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use super::state::App;
+use super::{drive, Clock, Outcome, TuiError};
 use crate::providers::{Backend as ModelBackend, CallFailure, ChatRequest, Reply};
 use crate::record::ErrorClass;
+use crate::session::SessionSpec;
 
 /// One whole frame of `app`, with the header clock at `elapsed`.
 pub fn frame(app: &App, width: u16, height: u16, elapsed: Duration) -> Buffer {
@@ -275,4 +277,31 @@ pub fn key_stream(
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (event, rx))
     }))
+}
+
+/// The real loop running `spec` on a recording terminal, keys sent by the test.
+pub struct Looping {
+    pub keys: mpsc::UnboundedSender<io::Result<Event>>,
+    pub last: Arc<Mutex<Buffer>>,
+    pub run: tokio::task::JoinHandle<Result<Outcome, TuiError>>,
+}
+
+impl Looping {
+    /// Starts the loop on a `width`×`height` terminal with the header clock fixed at `elapsed`.
+    pub fn start(app: App, spec: SessionSpec, width: u16, height: u16, elapsed: Duration) -> Self {
+        let (backend, last) = Recorder::new(width, height);
+        let (keys, rx) = mpsc::unbounded_channel();
+        let run = tokio::spawn(async move {
+            let mut terminal = Terminal::new(backend).unwrap();
+            drive(
+                app,
+                Some(spec),
+                &mut terminal,
+                key_stream(rx),
+                Clock::Fixed(elapsed),
+            )
+            .await
+        });
+        Looping { keys, last, run }
+    }
 }
