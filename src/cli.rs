@@ -219,9 +219,13 @@ fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
             Ok(theme) => theme,
             Err(e) => return fail(e, EXIT_INPUT),
         };
+    let mut picker = PickerState::discover();
     let start = match args.protocol {
         Some(protocol) => match (CampaignArgs {
-            protocol,
+            protocol: {
+                picker.select_file(&protocol);
+                protocol
+            },
             overrides: args.overrides,
         })
         .prepare()
@@ -247,7 +251,7 @@ fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
         Ok(rt) => rt,
         Err(e) => return fail(e, EXIT_INPUT),
     };
-    let mut app = App::picker(PickerState::discover());
+    let mut app = App::picker(picker);
     app.theme = theme;
     match runtime.block_on(crate::tui::run_live(app, start)) {
         Ok(Outcome::Closed(result)) => {

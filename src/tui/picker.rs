@@ -210,6 +210,24 @@ impl PickerState {
         }
     }
 
+    /// Lists `path` (a protocol given on the command line) if it is not listed yet, and
+    /// selects it, so going back to the editor from its campaign shows it.
+    pub fn select_file(&mut self, path: &Path) {
+        let same = |p: &Path| match (p.canonicalize(), path.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => p == path,
+        };
+        if let Some(i) = self.entries.iter().position(|e| same(&e.path)) {
+            self.selected = i;
+            return;
+        }
+        let Some(entry) = user_entry(path.to_path_buf()) else {
+            return;
+        };
+        self.entries.push(entry);
+        self.selected = self.entries.len() - 1;
+    }
+
     pub fn mode(&self) -> Mode {
         if self.editing.is_some() {
             Mode::Edit
@@ -412,20 +430,20 @@ fn user_entries(dir: &Path) -> Vec<Entry> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
         .collect();
     paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let stem = file_stem(&path);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Entry::new(stem, Origin::User, path, text),
-                Err(e) => {
-                    let mut entry = Entry::new(stem, Origin::User, path.clone(), String::new());
-                    entry.parsed = Err(format!("{}: cannot read: {e}", path.display()));
-                    entry
-                }
-            }
-        })
-        .collect()
+    paths.into_iter().filter_map(user_entry).collect()
+}
+
+/// A protocol file of the user's, listed even when it cannot be read (with why).
+fn user_entry(path: PathBuf) -> Option<Entry> {
+    let stem = file_stem(&path);
+    Some(match std::fs::read_to_string(&path) {
+        Ok(text) => Entry::new(stem, Origin::User, path, text),
+        Err(e) => {
+            let mut entry = Entry::new(stem, Origin::User, path.clone(), String::new());
+            entry.parsed = Err(format!("{}: cannot read: {e}", path.display()));
+            entry
+        }
+    })
 }
 
 /// A file name from a protocol name: letters, digits, `-` and `_` only.

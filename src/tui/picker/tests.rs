@@ -485,3 +485,22 @@ async fn one_key_runs_the_default_demo_through_the_real_loop() {
         .collect();
     assert!(screen.contains(DEFAULT_DEMO), "{screen}");
 }
+
+#[test]
+fn a_protocol_from_the_command_line_is_listed_and_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut picker = PickerState::discover_in(None);
+    // A sample given by its path is the listed sample, not a second entry.
+    let n = picker.entries.len();
+    picker.select_file(std::path::Path::new("sample-protocols/battery.toml"));
+    assert_eq!(picker.entries.len(), n);
+    assert_eq!(picker.current().unwrap().name, "battery");
+    let path = dir.path().join("elsewhere.toml");
+    std::fs::write(&path, MINE).unwrap();
+    picker.select_file(&path);
+    assert_eq!(picker.entries.len(), n + 1);
+    assert_eq!(picker.current().unwrap().path, path);
+    // Selecting it again does not list it twice.
+    picker.select_file(&path);
+    assert_eq!(picker.entries.len(), n + 1);
+}
