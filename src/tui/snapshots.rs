@@ -145,6 +145,31 @@ fn timing_tab() {
 }
 
 #[test]
+fn picker() {
+    let app = App::picker(super::picker::PickerState::discover_in(None));
+    for (w, h) in SIZES {
+        snapshot(&format!("picker-{w}x{h}"), &draw(&app, w, h));
+    }
+}
+
+/// Without colour the heatmap and the diff keep their meaning in glyphs and markers.
+#[test]
+fn no_color_divergence_and_diff() {
+    let mut app = mid_campaign();
+    let env = super::theme::ThemeEnv {
+        no_color: true,
+        term: Some("xterm-256color".into()),
+        ..Default::default()
+    };
+    app.theme = super::theme::resolve(None, &env).unwrap();
+    app.apply(Command::ShowTab(super::keys::Tab::Divergence));
+    snapshot("no-color-divergence-100x30", &draw(&app, 100, 30));
+    app.apply(Command::ShowTab(super::keys::Tab::Diff));
+    app.refresh();
+    snapshot("no-color-diff-100x30", &draw(&app, 100, 30));
+}
+
+#[test]
 fn too_small() {
     let app = mid_campaign();
     snapshot("too-small-59x20", &draw(&app, 59, 20));

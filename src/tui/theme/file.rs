@@ -5,7 +5,7 @@
 //! base = "dark"                       # optional: start from a built-in theme
 //! heat = ["#b2182b", "#2166ac"]       # 2..=16 stops, low agreement to high
 //! heat_empty = "reset"
-//! heat_glyphs = " ░▒▓█"
+//! heat_glyphs = "░▒▓█"
 //! [styles]
 //! selected = { fg = "black", bg = "cyan", modifiers = ["bold"] }
 //! ```
@@ -182,7 +182,8 @@ pub(super) fn plain(name: &str) -> Theme {
     }
 }
 
-const DEFAULT_GLYPHS: &str = " ░▒▓█";
+/// Lowest first; even "nobody agrees" is a visible mark (blank would read as "no output").
+const DEFAULT_GLYPHS: &str = "░▒▓█";
 
 /// Parse theme text. `expected_name` is the name it is looked up by (the file stem); `base`
 /// gives the built-in theme a `base = "..."` names, or `None` when there is no such theme.

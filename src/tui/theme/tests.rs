@@ -186,7 +186,8 @@ fn no_color_strips_colours_but_keeps_modifiers() {
     assert!(t.diff_insert.add_modifier.contains(Modifier::REVERSED));
     assert!(!t.text.add_modifier.contains(Modifier::REVERSED));
     assert!(t.heat.iter().all(|c| *c == Color::Reset));
-    assert_eq!(t.heat_glyph(0.0), ' ');
+    // Even "nobody agrees" is a visible mark; blank would read as "no output here".
+    assert_eq!(t.heat_glyph(0.0), '░');
     assert_eq!(t.heat_glyph(1.0), '█');
 }
 
