@@ -100,8 +100,23 @@ pub async fn run_session(
     control: RunControl,
     observe: impl FnMut(&CallRecord, &Analyzer),
 ) -> Result<SessionResult, SessionError> {
-    run_session_with_start(spec, control, |_| {}, observe).await
+    let mut observe = observe;
+    run_session_with_start(
+        spec,
+        control,
+        |_| {},
+        |seen, analyzer| {
+            if let Some(record) = seen {
+                observe(record, analyzer);
+            }
+        },
+    )
+    .await
 }
+
+/// After this long without a record, a live view is told so (`None`): throttled displays
+/// then show the latest state instead of the one from before the lull (a pause, a slow call).
+pub const QUIET: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// What a live view learns once the archive is created, before the first call.
 #[derive(Debug, Clone)]
@@ -112,12 +127,13 @@ pub struct SessionStart {
     pub planned_calls: u64,
 }
 
-/// [`run_session`], telling `on_start` the archive and identity before any call is sent.
+/// [`run_session`], telling `on_start` the archive and identity before any call is sent;
+/// `observe` also hears `None` once records stop arriving for [`QUIET`].
 pub async fn run_session_with_start(
     spec: SessionSpec,
     control: RunControl,
     on_start: impl FnOnce(&SessionStart),
-    mut observe: impl FnMut(&CallRecord, &Analyzer),
+    mut observe: impl FnMut(Option<&CallRecord>, &Analyzer),
 ) -> Result<SessionResult, SessionError> {
     let SessionSpec {
         protocol,
@@ -181,7 +197,24 @@ pub async fn run_session_with_start(
     let mut write_error = None;
     // Calls abandoned in flight (second Ctrl-C): the campaign is then not complete.
     let mut abandoned = 0u64;
-    while let Some(record) = rx.recv().await {
+    let mut quiet_due = false;
+    loop {
+        let record = if quiet_due {
+            match tokio::time::timeout(QUIET, rx.recv()).await {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(_) => {
+                    quiet_due = false;
+                    observe(None, &analyzer);
+                    continue;
+                }
+            }
+        } else {
+            match rx.recv().await {
+                Some(record) => record,
+                None => break,
+            }
+        };
         if write_error.is_some() {
             continue; // draining after a failure: nothing more can be kept
         }
@@ -193,7 +226,8 @@ pub async fn run_session_with_start(
         }
         abandoned += u64::from(record.status == CallStatus::Cancelled);
         analyzer.fold(&record);
-        observe(&record, &analyzer);
+        observe(Some(&record), &analyzer);
+        quiet_due = true;
     }
     // The runner has dropped its sender, so it is done. Were it to panic, it counts as having
     // launched nothing, so the session closes as cancelled instead of claiming completion.

@@ -152,9 +152,13 @@ fn launch(spec: SessionSpec) -> Running {
                     let _ = start_tx.send(start.clone());
                 },
                 |record, analyzer| {
-                    records += 1;
-                    served.add(record);
-                    if last_sent.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY) {
+                    if let Some(record) = record {
+                        records += 1;
+                        served.add(record);
+                    }
+                    // A lull (None) sends what the throttle held back: the view never rests
+                    // on a stale frame while paused or waiting on slow calls.
+                    if record.is_none() || last_sent.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY) {
                         last_sent = Some(Instant::now());
                         let _ = live_tx.send(Arc::new(Live {
                             snapshot: Some(analyzer.snapshot()),
