@@ -405,61 +405,111 @@ fn answer_candidates(p: &Params, user: &str) -> Option<(Vec<Candidate>, Vec<f32>
 
 /// Generates one completion with the given score reduction order.
 pub fn generate(p: &Params, req: &GenRequest, order: ReductionOrder) -> Generation {
-    let prompt_tokens =
-        (tokenize(&req.user).len() + req.system.as_deref().map_or(0, |s| tokenize(s).len())) as u32;
-    let max_tokens = req.max_tokens as usize;
-    let answers = answer_candidates(p, &req.user);
-    let prose_budget = if answers.is_some() {
-        max_tokens.saturating_sub(4)
-    } else {
-        max_tokens
-    };
-    let mut sampler = Sampler::new(req);
-    let mut dec = Decoder::new(p, read_prompt(p, req), order);
-    let mut tokens: Vec<String> = Vec::new();
-    let mut logprobs: Vec<f32> = Vec::new();
-    let mut finish = FinishReason::Length;
+    let mut stepper = Stepper::new(p, req);
+    while !stepper.step(order) {}
+    stepper.finish()
+}
 
-    for step in 0..prose_budget {
-        dec.collect_candidates();
-        dec.score(step);
-        let k = sampler.choose(&dec.scores);
-        let id = dec.cands[k].id;
+/// One generation, one token at a time, so a batched decoder can choose each step's
+/// reduction order from the batch it runs in.
+pub struct Stepper<'a> {
+    p: &'a Params,
+    req: &'a GenRequest,
+    prompt_tokens: u32,
+    answers: Option<(Vec<Candidate>, Vec<f32>)>,
+    prose_budget: usize,
+    sampler: Sampler,
+    dec: Decoder<'a>,
+    tokens: Vec<String>,
+    logprobs: Vec<f32>,
+    finish: FinishReason,
+    step: usize,
+    done: bool,
+}
+
+impl<'a> Stepper<'a> {
+    pub fn new(p: &'a Params, req: &'a GenRequest) -> Self {
+        let prompt_tokens = (tokenize(&req.user).len()
+            + req.system.as_deref().map_or(0, |s| tokenize(s).len()))
+            as u32;
+        let max_tokens = req.max_tokens as usize;
+        let answers = answer_candidates(p, &req.user);
+        let prose_budget = if answers.is_some() {
+            max_tokens.saturating_sub(4)
+        } else {
+            max_tokens
+        };
+        Stepper {
+            p,
+            req,
+            prompt_tokens,
+            answers,
+            prose_budget,
+            sampler: Sampler::new(req),
+            dec: Decoder::new(p, read_prompt(p, req), ReductionOrder::Sequential),
+            tokens: Vec::new(),
+            logprobs: Vec::new(),
+            finish: FinishReason::Length,
+            step: 0,
+            done: false,
+        }
+    }
+
+    /// Decodes one prose token with `order`; true once the prose is over.
+    pub fn step(&mut self, order: ReductionOrder) -> bool {
+        if self.done || self.step >= self.prose_budget {
+            self.done = true;
+            return true;
+        }
+        let p = self.p;
+        self.dec.order = order;
+        self.dec.collect_candidates();
+        self.dec.score(self.step);
+        let k = self.sampler.choose(&self.dec.scores);
+        let id = self.dec.cands[k].id;
         if id == p.end() {
-            finish = FinishReason::Stop;
-            break;
+            self.finish = FinishReason::Stop;
+            self.done = true;
+            return true;
         }
-        tokens.push(p.vocab[id as usize].clone());
-        logprobs.push(log_softmax_at(&dec.scores, k));
-        dec.advance(id);
+        self.tokens.push(p.vocab[id as usize].clone());
+        self.logprobs.push(log_softmax_at(&self.dec.scores, k));
+        self.dec.advance(id);
+        self.step += 1;
+        self.done = self.step >= self.prose_budget;
+        self.done
     }
 
-    if let Some((cands, knowledge)) = answers {
-        let scores = dec.answer_scores(&cands, &knowledge);
-        let k = sampler.choose(&scores);
-        let line = [
-            ("\n".to_string(), 0.0),
-            ("Answer".to_string(), 0.0),
-            (":".to_string(), 0.0),
-            (format!(" {}", cands[k].label), log_softmax_at(&scores, k)),
-        ];
-        let room = max_tokens.saturating_sub(tokens.len());
-        if room < line.len() {
-            finish = FinishReason::Length;
+    /// The answer line (when the prompt asks for one), stop sequences, and the result.
+    pub fn finish(mut self) -> Generation {
+        let max_tokens = self.req.max_tokens as usize;
+        if let Some((cands, knowledge)) = self.answers.take() {
+            let scores = self.dec.answer_scores(&cands, &knowledge);
+            let k = self.sampler.choose(&scores);
+            let line = [
+                ("\n".to_string(), 0.0),
+                ("Answer".to_string(), 0.0),
+                (":".to_string(), 0.0),
+                (format!(" {}", cands[k].label), log_softmax_at(&scores, k)),
+            ];
+            let room = max_tokens.saturating_sub(self.tokens.len());
+            if room < line.len() {
+                self.finish = FinishReason::Length;
+            }
+            for (t, lp) in line.into_iter().take(room) {
+                self.tokens.push(t);
+                self.logprobs.push(lp);
+            }
         }
-        for (t, lp) in line.into_iter().take(room) {
-            tokens.push(t);
-            logprobs.push(lp);
+        let finish =
+            apply_stop(&mut self.tokens, &mut self.logprobs, &self.req.stop).unwrap_or(self.finish);
+        Generation {
+            text: self.tokens.concat(),
+            tokens: self.tokens,
+            logprobs: self.logprobs,
+            finish_reason: finish,
+            prompt_tokens: self.prompt_tokens,
         }
-    }
-
-    let finish = apply_stop(&mut tokens, &mut logprobs, &req.stop).unwrap_or(finish);
-    Generation {
-        text: tokens.concat(),
-        tokens,
-        logprobs,
-        finish_reason: finish,
-        prompt_tokens,
     }
 }
 
