@@ -351,3 +351,80 @@ fn ctrl_c_stops_cleanly_with_a_closed_verifiable_archive() {
     assert_eq!(close["kind"], "close");
     assert_eq!(close["outcome"], "cancelled");
 }
+
+/// Every call's output in an archive, in call order.
+fn archived_outputs(archive: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(archive).unwrap();
+    let mut calls: Vec<(u64, String)> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["kind"] == "call")
+        .map(|v| {
+            (
+                v["call"].as_u64().unwrap(),
+                v["output"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    calls.sort();
+    calls.into_iter().map(|(_, o)| o).collect()
+}
+
+#[test]
+fn batched_decoding_at_temperature_zero_splits_only_when_calls_share_a_batch() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = "sample-protocols/batching-demo.toml";
+    let alone = run_json(
+        data.path(),
+        demo,
+        &["--repeats", "50", "--concurrency", "1"],
+    );
+    assert_eq!(only_item(&alone)["distinct_outputs"], 1, "{alone}");
+    let crowded = run_json(
+        data.path(),
+        demo,
+        &["--repeats", "500", "--concurrency", "32"],
+    );
+    let item = only_item(&crowded);
+    assert!(item["distinct_outputs"].as_u64().unwrap() > 1, "{item}");
+    // A near-tie tipped late, not noise from the first token.
+    let split = &item["first_divergence"];
+    assert!(split["index"].as_u64().unwrap() >= 5, "{split}");
+    assert!(split["branches"].as_array().unwrap().len() >= 2, "{split}");
+    // What served each call says how it was decoded.
+    let archive = crowded["archive"].as_str().unwrap();
+    let text = std::fs::read_to_string(archive).unwrap();
+    assert!(text.contains(r#""mode":"batched""#));
+}
+
+#[test]
+fn batch_invariant_decoding_gives_the_lone_output_at_any_concurrency() {
+    let data = tempfile::tempdir().unwrap();
+    let invariant = "sample-protocols/batch-invariant.toml";
+    let crowded = run_json(
+        data.path(),
+        invariant,
+        &["--repeats", "500", "--concurrency", "32"],
+    );
+    assert_eq!(only_item(&crowded)["distinct_outputs"], 1, "{crowded}");
+    // Another process, one call at a time: byte for byte the same text.
+    let alone = run_json(
+        data.path(),
+        invariant,
+        &["--repeats", "3", "--concurrency", "1"],
+    );
+    let a = archived_outputs(crowded["archive"].as_str().unwrap());
+    let b = archived_outputs(alone["archive"].as_str().unwrap());
+    assert_eq!(a.len(), 500);
+    assert!(a.iter().chain(&b).all(|o| o == &b[0]));
+    // The batched demo alone in its batch decodes exactly the same text.
+    let demo_alone = run_json(
+        data.path(),
+        "sample-protocols/batching-demo.toml",
+        &["--repeats", "3", "--concurrency", "1"],
+    );
+    assert_eq!(
+        archived_outputs(demo_alone["archive"].as_str().unwrap())[0],
+        b[0]
+    );
+}

@@ -42,7 +42,12 @@ fn every_sample_protocol_loads_and_runs_locally() {
             "{}: a sample needs a description a speaker can read aloud",
             path.display()
         );
-        assert_eq!(p.targets, vec![Target::local()], "{}", path.display());
+        // Samples run anywhere: the built-in model only (in either decoding mode).
+        assert!(
+            p.targets.iter().all(|t| t.provider == "local"),
+            "{}",
+            path.display()
+        );
         assert!(
             (50..=200).contains(&p.campaign.repeats),
             "{}: repeats {}",

@@ -405,7 +405,7 @@ fn answer_candidates(p: &Params, user: &str) -> Option<(Vec<Candidate>, Vec<f32>
 
 /// Generates one completion with the given score reduction order.
 pub fn generate(p: &Params, req: &GenRequest, order: ReductionOrder) -> Generation {
-    let mut stepper = Stepper::new(p, req);
+    let mut stepper = Stepper::new(p, req.clone());
     while !stepper.step(order) {}
     stepper.finish()
 }
@@ -414,7 +414,7 @@ pub fn generate(p: &Params, req: &GenRequest, order: ReductionOrder) -> Generati
 /// reduction order from the batch it runs in.
 pub struct Stepper<'a> {
     p: &'a Params,
-    req: &'a GenRequest,
+    req: GenRequest,
     prompt_tokens: u32,
     answers: Option<(Vec<Candidate>, Vec<f32>)>,
     prose_budget: usize,
@@ -428,7 +428,7 @@ pub struct Stepper<'a> {
 }
 
 impl<'a> Stepper<'a> {
-    pub fn new(p: &'a Params, req: &'a GenRequest) -> Self {
+    pub fn new(p: &'a Params, req: GenRequest) -> Self {
         let prompt_tokens = (tokenize(&req.user).len()
             + req.system.as_deref().map_or(0, |s| tokenize(s).len()))
             as u32;
@@ -439,20 +439,27 @@ impl<'a> Stepper<'a> {
         } else {
             max_tokens
         };
+        let sampler = Sampler::new(&req);
+        let dec = Decoder::new(p, read_prompt(p, &req), ReductionOrder::Sequential);
         Stepper {
             p,
             req,
             prompt_tokens,
             answers,
             prose_budget,
-            sampler: Sampler::new(req),
-            dec: Decoder::new(p, read_prompt(p, req), ReductionOrder::Sequential),
+            sampler,
+            dec,
             tokens: Vec::new(),
             logprobs: Vec::new(),
             finish: FinishReason::Length,
             step: 0,
             done: false,
         }
+    }
+
+    /// Tokens of the prompt (what a serving engine pre-fills when the request joins a batch).
+    pub fn prompt_tokens(&self) -> u32 {
+        self.prompt_tokens
     }
 
     /// Decodes one prose token with `order`; true once the prose is over.

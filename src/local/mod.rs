@@ -6,6 +6,7 @@
 //! Same request at temperature 0 or with a seed → byte-identical output on every machine.
 
 mod answer;
+pub mod batch;
 mod generate;
 mod knowledge;
 mod params;
@@ -17,6 +18,7 @@ mod tokenize;
 
 use std::sync::OnceLock;
 
+pub use generate::Stepper;
 pub use reduce::{reduce, ReductionOrder};
 pub use tokenize::tokenize;
 
@@ -113,6 +115,10 @@ impl LocalModel {
     /// Generates with the fixed, batch-invariant reduction order (`ReductionOrder::Sequential`).
     pub fn generate(&self, req: &GenRequest) -> Generation {
         generate::generate(&self.params, req, ReductionOrder::Sequential)
+    }
+    /// One generation to be decoded step by step (see [`batch`]).
+    pub fn stepper(&self, req: GenRequest) -> Stepper<'_> {
+        generate::Stepper::new(&self.params, req)
     }
     /// Generates with an explicit score reduction order: the hook for a batched decoder whose
     /// reduction split depends on the batch size.

@@ -149,6 +149,33 @@ pub struct TargetSpec {
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The built-in model only: how requests that run at the same time are decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<DecodeMode>,
+}
+
+/// How the built-in model decodes requests in flight at the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecodeMode {
+    /// One fixed reduction order: an output never depends on what else is running.
+    #[default]
+    BatchInvariant,
+    /// Decoded together, with a reduction split that follows the batch's shape.
+    Batched,
+}
+
+impl DecodeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecodeMode::BatchInvariant => "batch-invariant",
+            DecodeMode::Batched => "batched",
+        }
+    }
+
+    fn is_invariant(&self) -> bool {
+        *self == DecodeMode::BatchInvariant
+    }
 }
 
 /// A validated protocol, ready to run.
@@ -181,6 +208,9 @@ pub struct Target {
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Left out of the conditions when it is the default, so earlier identities still hold.
+    #[serde(default, skip_serializing_if = "DecodeMode::is_invariant")]
+    pub mode: DecodeMode,
 }
 
 impl Target {
@@ -190,6 +220,7 @@ impl Target {
             name: "local".into(),
             provider: "local".into(),
             model: None,
+            mode: DecodeMode::BatchInvariant,
         }
     }
 }

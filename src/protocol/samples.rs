@@ -17,6 +17,14 @@ pub const SAMPLES: &[(&str, &str)] = &[
         include_str!("../../sample-protocols/arithmetic.toml"),
     ),
     (
+        "batch-invariant",
+        include_str!("../../sample-protocols/batch-invariant.toml"),
+    ),
+    (
+        "batching-demo",
+        include_str!("../../sample-protocols/batching-demo.toml"),
+    ),
+    (
         "battery",
         include_str!("../../sample-protocols/battery.toml"),
     ),

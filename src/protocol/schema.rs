@@ -29,6 +29,10 @@ pub(crate) enum Kind {
         non_empty: bool,
         allowed: Option<&'static [&'static str]>,
     },
+    /// One string of a fixed set.
+    Choice {
+        allowed: &'static [&'static str],
+    },
 }
 
 impl Kind {
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Number { .. } => "a number",
             Kind::Integer { .. } => "an integer",
             Kind::TextList { .. } => "an array of strings",
+            Kind::Choice { .. } => "a string",
         }
     }
 }
@@ -191,6 +196,14 @@ pub(crate) const SECTIONS: &[Section] = &[
             text("provider", true),
             text("name", false),
             text("model", false),
+            // The built-in model only.
+            Field {
+                name: "mode",
+                kind: Kind::Choice {
+                    allowed: &["batch-invariant", "batched"],
+                },
+                required: false,
+            },
         ],
     },
 ];
@@ -239,7 +252,7 @@ fn section_names() -> String {
 
 fn example(kind: Kind) -> &'static str {
     match kind {
-        Kind::Text { .. } => "\"...\"",
+        Kind::Text { .. } | Kind::Choice { .. } => "\"...\"",
         Kind::Number { .. } | Kind::Integer { .. } => "1",
         Kind::TextList { .. } => "[\"...\"]",
     }
@@ -341,6 +354,18 @@ fn check_value(src: &Source<'_>, path: &str, kind: Kind, value: &Value) -> Resul
             let s = value.as_str().ok_or_else(wrong_type)?;
             if non_empty && s.trim().is_empty() {
                 return Err(src.error(path, "must not be empty"));
+            }
+        }
+        Kind::Choice { allowed } => {
+            let s = value.as_str().ok_or_else(wrong_type)?;
+            if !allowed.contains(&s) {
+                return Err(src.error(
+                    path,
+                    format!(
+                        "unknown value `{s}`; expected one of {}",
+                        allowed.join(", ")
+                    ),
+                ));
             }
         }
         Kind::Number {
@@ -454,6 +479,7 @@ mod tests {
             Kind::TextList { allowed, .. } => {
                 format!("[\"{}\"]", allowed.and_then(|a| a.first()).unwrap_or(&"x"))
             }
+            Kind::Choice { allowed } => format!("\"{}\"", allowed[0]),
         }
     }
 

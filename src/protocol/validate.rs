@@ -127,10 +127,20 @@ pub(crate) fn targets(
                 ),
             ));
         }
+        if t.mode.is_some() && t.provider != "local" {
+            return Err(src.error(
+                &format!("targets[{i}].mode"),
+                format!(
+                    "only the built-in `local` model has a decoding mode; `{}` decodes as its server does",
+                    t.provider
+                ),
+            ));
+        }
         out.push(Target {
             name,
             provider: t.provider.clone(),
             model: t.model.clone(),
+            mode: t.mode.unwrap_or_default(),
         });
     }
     Ok(out)

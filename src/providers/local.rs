@@ -1,4 +1,5 @@
-//! The `local` target: the built-in model, in process, on tokio's blocking pool.
+//! The `local` target: the built-in model, in process — each call on tokio's blocking pool
+//! (batch-invariant), or decoded together with the calls in flight (batched).
 
 use std::collections::BTreeMap;
 
@@ -6,7 +7,9 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::{Backend, CallFailure, ChatRequest, Reply};
+use crate::local::batch::BatchEngine;
 use crate::local::{GenRequest, LocalModel};
+use crate::protocol::DecodeMode;
 use crate::record::{ErrorClass, Usage};
 
 /// Defaults the local model applies when the protocol leaves a parameter out, as an
@@ -16,12 +19,34 @@ pub const DEFAULT_MAX_TOKENS: u32 = 256;
 
 pub struct LocalBackend {
     model: &'static LocalModel,
+    /// Batched mode: the decoding thread every call of this target joins.
+    batch: Option<BatchEngine>,
 }
 
 impl LocalBackend {
+    /// Batch-invariant decoding.
     pub fn new() -> Self {
         LocalBackend {
             model: LocalModel::builtin(),
+            batch: None,
+        }
+    }
+
+    /// Decoding in `mode`; batched mode starts its decoding thread.
+    pub fn with_mode(mode: DecodeMode) -> std::io::Result<Self> {
+        let model = LocalModel::builtin();
+        let batch = match mode {
+            DecodeMode::BatchInvariant => None,
+            DecodeMode::Batched => Some(BatchEngine::start(model)?),
+        };
+        Ok(LocalBackend { model, batch })
+    }
+
+    fn mode(&self) -> DecodeMode {
+        if self.batch.is_some() {
+            DecodeMode::Batched
+        } else {
+            DecodeMode::BatchInvariant
         }
     }
 
@@ -56,7 +81,7 @@ impl Backend for LocalBackend {
             messages.push(json!({"role": "system", "content": system}));
         }
         messages.push(json!({"role": "user", "content": g.user}));
-        json!({
+        let mut body = json!({
             "model": self.model.name(),
             "messages": messages,
             "temperature": g.temperature,
@@ -65,7 +90,13 @@ impl Backend for LocalBackend {
             "max_tokens": g.max_tokens,
             "seed": g.seed,
             "stop": g.stop,
-        })
+        });
+        // Batched decoding is a condition of the run, so it enters the identity; the default
+        // is left out so identities of earlier sessions still hold.
+        if self.mode() == DecodeMode::Batched {
+            body["mode"] = json!(self.mode().as_str());
+        }
+        body
     }
 
     fn endpoint(&self) -> String {
@@ -75,15 +106,22 @@ impl Backend for LocalBackend {
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
         let g = Self::gen_request(request);
         let model = self.model;
-        let generation = tokio::task::spawn_blocking(move || model.generate(&g))
-            .await
-            .map_err(|e| CallFailure {
+        let generation = match &self.batch {
+            Some(engine) => engine.generate(g).await.ok_or_else(|| CallFailure {
                 class: ErrorClass::Other,
-                message: format!("the local model's worker stopped: {e}"),
-            })?;
+                message: "the local model's batch decoder stopped".into(),
+            })?,
+            None => tokio::task::spawn_blocking(move || model.generate(&g))
+                .await
+                .map_err(|e| CallFailure {
+                    class: ErrorClass::Other,
+                    message: format!("the local model's worker stopped: {e}"),
+                })?,
+        };
         let mut served = BTreeMap::new();
         served.insert("model".into(), model.name().to_string());
         served.insert("revision".into(), model.revision().to_string());
+        served.insert("mode".into(), self.mode().as_str().to_string());
         Ok(Reply {
             usage: Some(Usage {
                 prompt_tokens: u64::from(generation.prompt_tokens),

@@ -59,7 +59,14 @@ pub trait Backend: Send + Sync {
 /// The backend for a target. Only the built-in model exists in this version.
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
     match target.provider.as_str() {
-        "local" => Ok(Arc::new(local::LocalBackend::new())),
+        "local" => local::LocalBackend::with_mode(target.mode)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|e| {
+                InputError::new(
+                    &protocol.path,
+                    format!("cannot start the local model's batch decoder: {e}"),
+                )
+            }),
         other => Err(InputError::new(
             &protocol.path,
             format!(

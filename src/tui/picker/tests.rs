@@ -389,7 +389,10 @@ fn picker_draws_the_list_the_editor_and_the_launch_key_at_both_sizes() {
             app.theme.selected.add_modifier
         );
         find_line(&lines, "biography sample");
-        find_line(&lines, "mine yours");
+        // Stacked at 80×24 the list shows its first rows; yours follow the samples.
+        if w == 100 {
+            find_line(&lines, "mine yours");
+        }
         find_line(&lines, &format!("{DEFAULT_DEMO} · sample · edited"));
         assert!(
             find_line(&lines, &row("prompt")).1.contains("Which planet"),
