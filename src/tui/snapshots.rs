@@ -13,10 +13,11 @@ use crossterm::event::KeyCode;
 use ratatui::buffer::Buffer;
 
 use super::keys::Command;
-use super::state::{App, Live, Phase, ServedTally};
-use super::testing::{frame, frame_text, key, scripted_output, wait_for, Looping, Scripted};
+use super::state::{App, Phase};
+use super::testing::{
+    frame, frame_text, key, live_app, scripted_output, wait_for, Looping, Scripted,
+};
 use super::Outcome;
-use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::protocol::Protocol;
 use crate::record::CallRecord;
 use crate::session::SessionSpec;
@@ -81,39 +82,26 @@ async fn finished_campaign_frames(
 
 /// A live campaign mid-way, built from synthetic records (stable counts and latencies).
 fn mid_campaign() -> App {
-    let mut analyzer = Analyzer::new(AnalysisConfig {
-        answer: None,
-        pair_budget: DEFAULT_PAIR_BUDGET,
-        targets: vec!["local".into()],
-        items: vec![("first".into(), None), ("second".into(), None)],
-    });
-    let mut served = ServedTally::default();
-    let mut records = 0;
+    let mut records = Vec::new();
     for call in 0..30u32 {
         for item in ["first", "second"] {
             let user = format!("Tell me about the {item} printing press.");
-            let record = match scripted_output(&user, call) {
+            records.push(match scripted_output(&user, call) {
                 Ok(text) => {
                     let mut r = CallRecord::ok("local", item, call, &text, 40.0 + f64::from(call));
                     r.served.insert("model".into(), "scripted-1".into());
                     r
                 }
                 Err(e) => CallRecord::failed("local", item, call, e.class, &e.message),
-            };
-            analyzer.fold(&record);
-            served.add(&record);
-            records += 1;
+            });
         }
     }
-    let mut app = App::new("snapshot".into(), vec!["local".into()], 200);
+    let mut app = live_app(&["local"], &["first", "second"], &records);
+    app.protocol = "snapshot".into();
+    app.planned_calls = 200;
     app.identity = Some("sha256:5eed5eed5eed5eed5eed5eed".into());
     app.archive = Some("sessions/20261122-120000-snapshot-5eed5eed5eed.jsonl".into());
-    app.live = Arc::new(Live {
-        snapshot: Some(analyzer.snapshot()),
-        records,
-        served: served.counts(),
-        in_flight: 4,
-    });
+    Arc::make_mut(&mut app.live).in_flight = 4;
     app.refresh();
     app
 }

@@ -15,9 +15,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
-use super::state::App;
+use super::state::{App, Live, ServedTally};
 use super::{drive, Clock, Outcome, TuiError};
+use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::providers::{Backend as ModelBackend, CallFailure, ChatRequest, Reply};
+use crate::record::CallRecord;
 use crate::record::ErrorClass;
 use crate::session::SessionSpec;
 
@@ -28,6 +30,31 @@ pub fn frame(app: &App, width: u16, height: u16, elapsed: Duration) -> Buffer {
         .draw(|f| super::view::render(f, app, elapsed))
         .unwrap();
     terminal.backend().buffer().clone()
+}
+
+/// The app watching a campaign whose records so far are `records`, folded in order by the real
+/// analyzer; `targets` and `items` in protocol order. Callers adjust the rest (identity, tab…).
+pub fn live_app(targets: &[&str], items: &[&str], records: &[CallRecord]) -> App {
+    let mut analyzer = Analyzer::new(AnalysisConfig {
+        answer: None,
+        pair_budget: DEFAULT_PAIR_BUDGET,
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+        items: items.iter().map(|i| (i.to_string(), None)).collect(),
+    });
+    let mut served = ServedTally::default();
+    for record in records {
+        analyzer.fold(record);
+        served.add(record);
+    }
+    let names = targets.iter().map(|t| t.to_string()).collect();
+    let mut app = App::new("capitals".into(), names, records.len() as u64);
+    app.live = Arc::new(Live {
+        snapshot: Some(analyzer.snapshot()),
+        records: records.len() as u64,
+        served: served.counts(),
+        in_flight: 0,
+    });
+    app
 }
 
 /// The symbols of each row.

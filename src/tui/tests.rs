@@ -8,44 +8,34 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use super::keys::KEYS;
-use super::state::{App, Live, Phase, ServedTally};
-use super::testing::{frame, line_with, lines};
-use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
+use super::state::{App, Phase};
+use super::testing::{frame, line_with, lines, live_app};
 use crate::record::{CallRecord, ErrorClass};
 
 fn app_with(outputs: &[&str]) -> App {
-    let mut analyzer = Analyzer::new(AnalysisConfig {
-        answer: None,
-        pair_budget: DEFAULT_PAIR_BUDGET,
-        targets: vec!["local".into()],
-        items: vec![("capital".into(), None)],
-    });
-    let mut served = ServedTally::default();
-    for (call, out) in outputs.iter().enumerate() {
-        let mut record = CallRecord::ok("local", "capital", call as u32, out, 12.0);
-        record.served.insert("model".into(), "m1".into());
-        record
-            .served
-            .insert("response_id".into(), format!("r{call}"));
-        analyzer.fold(&record);
-        served.add(&record);
-    }
-    let failed = CallRecord::failed(
+    let mut records: Vec<CallRecord> = outputs
+        .iter()
+        .enumerate()
+        .map(|(call, out)| {
+            let mut record = CallRecord::ok("local", "capital", call as u32, out, 12.0);
+            record.served.insert("model".into(), "m1".into());
+            record
+                .served
+                .insert("response_id".into(), format!("r{call}"));
+            record
+        })
+        .collect();
+    records.push(CallRecord::failed(
         "local",
         "capital",
         outputs.len() as u32,
         ErrorClass::Timeout,
         "slow",
-    );
-    analyzer.fold(&failed);
-    let mut app = App::new("capitals".into(), vec!["local".into()], 20);
+    ));
+    let mut app = live_app(&["local"], &["capital"], &records);
+    app.planned_calls = 20;
     app.identity = Some("sha256:0123456789abcdef0123".into());
-    app.live = Arc::new(Live {
-        snapshot: Some(analyzer.snapshot()),
-        records: outputs.len() as u64 + 1,
-        served: served.counts(),
-        in_flight: 3,
-    });
+    Arc::make_mut(&mut app.live).in_flight = 3;
     app
 }
 
@@ -162,19 +152,14 @@ fn selection_moves_within_the_clusters() {
 
 #[test]
 fn tab_shows_the_clusters_of_the_next_item() {
-    let mut analyzer = Analyzer::new(AnalysisConfig {
-        answer: None,
-        pair_budget: DEFAULT_PAIR_BUDGET,
-        targets: vec!["local".into()],
-        items: vec![("first".into(), None), ("second".into(), None)],
-    });
-    analyzer.fold(&CallRecord::ok("local", "first", 0, "alpha", 1.0));
-    analyzer.fold(&CallRecord::ok("local", "second", 0, "beta", 1.0));
-    let mut app = App::new("p".into(), vec!["local".into()], 2);
-    app.live = Arc::new(Live {
-        snapshot: Some(analyzer.snapshot()),
-        ..Live::default()
-    });
+    let mut app = live_app(
+        &["local"],
+        &["first", "second"],
+        &[
+            CallRecord::ok("local", "first", 0, "alpha", 1.0),
+            CallRecord::ok("local", "second", 0, "beta", 1.0),
+        ],
+    );
     let lines = draw(&app, 80, 24);
     assert!(line_with(&lines, "#0").contains("alpha"));
     app.apply(super::keys::Command::NextItem);
@@ -270,21 +255,12 @@ fn a_late_split_is_previewed_from_where_it_turns() {
 
 #[test]
 fn two_targets_side_by_side_when_wide_and_switched_when_narrow() {
-    let mut analyzer = Analyzer::new(AnalysisConfig {
-        answer: None,
-        pair_budget: DEFAULT_PAIR_BUDGET,
-        targets: vec!["alpha".into(), "beta".into()],
-        items: vec![("q".into(), None)],
-    });
+    let mut records = Vec::new();
     for call in 0..4 {
-        analyzer.fold(&CallRecord::ok("alpha", "q", call, "from alpha", 1.0));
-        analyzer.fold(&CallRecord::ok("beta", "q", call, "from beta", 1.0));
+        records.push(CallRecord::ok("alpha", "q", call, "from alpha", 1.0));
+        records.push(CallRecord::ok("beta", "q", call, "from beta", 1.0));
     }
-    let mut app = App::new("p".into(), vec!["alpha".into(), "beta".into()], 8);
-    app.live = Arc::new(Live {
-        snapshot: Some(analyzer.snapshot()),
-        ..Live::default()
-    });
+    let mut app = live_app(&["alpha", "beta"], &["q"], &records);
     let wide = draw(&app, 160, 40);
     let both = line_with(&wide, "clusters · alpha");
     assert!(both.contains("clusters · beta"), "{both}");

@@ -290,13 +290,7 @@ async fn a_refused_launch_shows_in_the_picker() {
     .await
     .unwrap();
     assert!(matches!(outcome, crate::tui::Outcome::NothingRun));
-    let screen: String = terminal
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|c| c.symbol())
-        .collect();
+    let screen = lines(terminal.backend().buffer()).concat();
     assert!(screen.contains("choose a protocol"), "{screen}");
     assert!(screen.contains("cannot call yet"), "{screen}");
 }
@@ -479,13 +473,7 @@ async fn one_key_runs_the_default_demo_through_the_real_loop() {
     assert_eq!(result.archive, sessions[0]);
     // Stopped by q, y: the archive is closed and its chain sound.
     crate::archive::verify(&result.archive).unwrap();
-    let screen: String = terminal
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|c| c.symbol())
-        .collect();
+    let screen = lines(terminal.backend().buffer()).concat();
     assert!(screen.contains(DEFAULT_DEMO), "{screen}");
 }
 

@@ -1,6 +1,5 @@
 //! The timing tab drawn from a real analyzer snapshot into a test backend.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratatui::backend::TestBackend;
@@ -8,38 +7,30 @@ use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 
 use super::{columns, ms, render, EIGHTHS};
-use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::record::{CallRecord, ErrorClass};
 use crate::tui::keys::Tab;
-use crate::tui::state::{App, Live, Phase};
-use crate::tui::testing::{line_with, lines};
+use crate::tui::state::{App, Phase};
+use crate::tui::testing::{line_with, lines, live_app};
 
 /// `(target, latency ms, completed at ms)` per successful call, plus one timeout per target.
 fn app_with(targets: &[&str], calls: &[(&str, f64, f64)]) -> App {
-    let mut analyzer = Analyzer::new(AnalysisConfig {
-        answer: None,
-        pair_budget: DEFAULT_PAIR_BUDGET,
-        targets: targets.iter().map(|t| t.to_string()).collect(),
-        items: vec![("capital".into(), None)],
-    });
-    for (call, &(target, latency, end)) in calls.iter().enumerate() {
-        let mut r = CallRecord::ok(target, "capital", call as u32, "Paris", latency);
-        r.timing.start_ms = end - latency;
-        analyzer.fold(&r);
-    }
+    let mut records: Vec<CallRecord> = calls
+        .iter()
+        .enumerate()
+        .map(|(call, &(target, latency, end))| {
+            let mut r = CallRecord::ok(target, "capital", call as u32, "Paris", latency);
+            r.timing.start_ms = end - latency;
+            r
+        })
+        .collect();
     for t in targets {
         let mut failed = CallRecord::failed(t, "capital", 1_000_000, ErrorClass::Timeout, "slow");
         failed.timing.start_ms = 500.0;
-        analyzer.fold(&failed);
+        records.push(failed);
     }
-    let names: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
-    let mut app = App::new("capitals".into(), names, calls.len() as u64 + 10);
+    let mut app = live_app(targets, &["capital"], &records);
+    app.planned_calls = calls.len() as u64 + 10;
     app.tab = Tab::Timing;
-    app.live = Arc::new(Live {
-        snapshot: Some(analyzer.snapshot()),
-        records: calls.len() as u64 + targets.len() as u64,
-        ..Live::default()
-    });
     app
 }
 

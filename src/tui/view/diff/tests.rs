@@ -9,26 +9,18 @@ use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::record::{CallRecord, ErrorClass};
 use crate::tui::keys::{Command, Tab};
 use crate::tui::state::Live;
-use crate::tui::testing::{frame, line_with, lines};
+use crate::tui::testing::{frame, line_with, lines, live_app};
 use crate::tui::theme::ColorSupport;
 
 /// The app on the diff tab, with `outputs[i]` as call `i` of one item, brought up to date.
 fn app_with(outputs: &[&str]) -> App {
-    let mut analyzer = Analyzer::new(AnalysisConfig {
-        answer: None,
-        pair_budget: DEFAULT_PAIR_BUDGET,
-        targets: vec!["local".into()],
-        items: vec![("capital".into(), None)],
-    });
-    for (call, out) in outputs.iter().enumerate() {
-        analyzer.fold(&CallRecord::ok("local", "capital", call as u32, out, 12.0));
-    }
-    let mut app = App::new("capitals".into(), vec!["local".into()], 20);
-    app.live = Arc::new(Live {
-        snapshot: Some(analyzer.snapshot()),
-        records: outputs.len() as u64,
-        ..Live::default()
-    });
+    let records: Vec<CallRecord> = outputs
+        .iter()
+        .enumerate()
+        .map(|(call, out)| CallRecord::ok("local", "capital", call as u32, out, 12.0))
+        .collect();
+    let mut app = live_app(&["local"], &["capital"], &records);
+    app.planned_calls = 20;
     app.apply(Command::ShowTab(Tab::Diff));
     app.refresh();
     app
