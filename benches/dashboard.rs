@@ -67,7 +67,6 @@ fn app() -> App {
     app.live = Arc::new(Live {
         snapshot: Some(analyzer.snapshot()),
         records: u64::from(CALLS),
-        served: vec![("local".into(), 1)],
         in_flight: 0,
     });
     app.session_closed(Phase::Finished { completed: true });

@@ -24,6 +24,7 @@ fn target_json(target: &TargetSnapshot) -> Value {
         "target": target.target,
         "items": target.items.iter().map(item_json).collect::<Vec<_>>(),
         "battery": target.battery,
+        "served": target.served,
     })
 }
 
@@ -142,8 +143,39 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
                 );
             }
         }
+        served_lines(&mut out, target);
     }
     out
+}
+
+/// Served identities, listed when what served the target changed during the campaign: each
+/// with the call where it first appeared.
+fn served_lines(out: &mut String, target: &TargetSnapshot) {
+    if target.served.len() < 2 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "⚠ served identity changed: {} identities",
+        target.served.len()
+    );
+    for (n, id) in target.served.iter().enumerate() {
+        let fields: Vec<String> = id
+            .fields
+            .iter()
+            .map(|(k, v)| format!("{k} {}", crate::text::inert(v)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}. from {} call {} (record {} of the target), {} records: {}",
+            n + 1,
+            crate::text::inert(&id.first.item),
+            id.first.call,
+            id.first.after_records + 1,
+            id.records,
+            fields.join(" · ")
+        );
+    }
 }
 
 fn item_row(item: &ItemSnapshot) -> Vec<String> {

@@ -428,3 +428,99 @@ fn batch_invariant_decoding_gives_the_lone_output_at_any_concurrency() {
         b[0]
     );
 }
+
+fn write_protocol(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, format!("[protocol]\nname = \"{name}\"\n{body}")).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn seeded_sampling_at_temperature_0_8_gives_one_output_per_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut firsts = Vec::new();
+    for seed in [1, 2, 3, 4] {
+        let protocol = write_protocol(
+            dir.path(),
+            &format!("seed-{seed}"),
+            &format!(
+                "[prompt]\nuser = \"Tell me about Richard Feynman.\"\n[params]\ntemperature = 0.8\nmax_tokens = 120\nseed = {seed}\n[[targets]]\nprovider = \"local\"\n"
+            ),
+        );
+        let summary = run_json(
+            dir.path(),
+            &protocol,
+            &["--repeats", "100", "--concurrency", "16"],
+        );
+        assert_eq!(
+            only_item(&summary)["distinct_outputs"],
+            1,
+            "seed {seed}: {summary}"
+        );
+        firsts.push(archived_outputs(summary["archive"].as_str().unwrap())[0].clone());
+    }
+    // Sampling it is: the seed picks the text (a confident model may agree on some seeds).
+    firsts.sort();
+    firsts.dedup();
+    assert!(firsts.len() >= 2, "{firsts:?}");
+}
+
+#[test]
+fn drift_after_shows_a_second_served_identity_from_the_call_it_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = write_protocol(
+        dir.path(),
+        "drift",
+        "[prompt]\nuser = \"Write a short poem about the sea.\"\n[params]\ntemperature = 0.0\nmax_tokens = 60\n[[targets]]\nprovider = \"local\"\ndrift_after = 30\n",
+    );
+    let summary = run_json(
+        dir.path(),
+        &protocol,
+        &["--repeats", "60", "--concurrency", "1"],
+    );
+    let served = summary["targets"][0]["served"].as_array().unwrap();
+    assert_eq!(served.len(), 2, "{summary}");
+    assert_ne!(
+        served[0]["fields"]["revision"],
+        served[1]["fields"]["revision"]
+    );
+    assert_eq!(served[0]["fields"]["model"], served[1]["fields"]["model"]);
+    assert_eq!(served[1]["first"]["call"], 30);
+    assert_eq!(
+        (served[0]["records"].as_u64(), served[1]["records"].as_u64()),
+        (Some(30), Some(30))
+    );
+    // The archive itself says which call each revision served, and the update moved the text.
+    let text = std::fs::read_to_string(summary["archive"].as_str().unwrap()).unwrap();
+    let calls: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["kind"] == "call")
+        .collect();
+    for c in &calls {
+        let expected = if c["call"].as_u64().unwrap() < 30 {
+            &served[0]
+        } else {
+            &served[1]
+        };
+        assert_eq!(
+            c["served"]["revision"], expected["fields"]["revision"],
+            "{c}"
+        );
+    }
+    assert_eq!(only_item(&summary)["distinct_outputs"], 2, "{summary}");
+    // And the table says so, naming the call.
+    let out = reprise(
+        dir.path(),
+        &["run", &protocol, "--repeats", "40", "--concurrency", "1"],
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("served identity changed: 2 identities"),
+        "{table}"
+    );
+    assert!(
+        table.contains("2. from prompt call 30 (record 31 of the target), 10 records"),
+        "{table}"
+    );
+}

@@ -12,6 +12,7 @@ mod item;
 mod latency;
 mod matrix;
 pub mod measures;
+mod served;
 mod similarity;
 mod tokenize;
 
@@ -25,12 +26,14 @@ use crate::record::{CallRecord, ErrorClass};
 
 pub use answer::{extract_answer, normalize, AnswerExtractor, AnswerPatternError};
 pub use matrix::MATRIX_SIZE;
+pub use served::{FirstServed, ServedIdentity, PER_CALL_KEYS};
 pub use similarity::{ned, token_distance, DEFAULT_PAIR_BUDGET, SAMPLE_PER_OUTPUT};
 pub use tokenize::{word_tokens, Interner, TokenList};
 
 use battery::BootstrapCache;
 use item::{ItemState, Shared};
 use latency::Throughput;
+use served::ServedState;
 
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
@@ -50,6 +53,7 @@ struct TargetState {
     items: Vec<ItemState>,
     item_index: HashMap<String, usize>,
     bootstrap: BootstrapCache,
+    served: ServedState,
 }
 
 /// Cloning forks the analysis (e.g. to compare what-ifs); it copies every cached output.
@@ -97,10 +101,12 @@ impl Analyzer {
     /// and items are added in arrival order.
     pub fn fold(&mut self, record: &CallRecord) {
         self.throughput.add(record);
+        let t = self.target(&record.target);
+        // Whatever served a warm-up call served the campaign too.
+        self.targets[t].served.fold(record);
         if record.warmup {
             return;
         }
-        let t = self.target(&record.target);
         let i = self.item(t, &record.item);
         let mut shared = Shared {
             interner: &mut self.interner,
@@ -122,6 +128,7 @@ impl Analyzer {
                         target: t.name.clone(),
                         items,
                         battery,
+                        served: t.served.identities(),
                     }
                 })
                 .collect(),
@@ -138,6 +145,7 @@ impl Analyzer {
             items: Vec::new(),
             item_index: HashMap::new(),
             bootstrap: BootstrapCache::default(),
+            served: ServedState::default(),
         };
         for (item, expected) in &self.config.items {
             if !state.item_index.contains_key(item) {
@@ -207,6 +215,8 @@ pub struct TargetSnapshot {
     pub target: String,
     pub items: Vec<ItemSnapshot>,
     pub battery: Battery,
+    /// Distinct served identities, in order of first appearance.
+    pub served: Vec<ServedIdentity>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

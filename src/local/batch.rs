@@ -26,6 +26,8 @@ pub fn order_for(tokens: usize) -> ReductionOrder {
 }
 
 struct Job {
+    /// The revision that decodes this request (a silent update changes it mid-campaign).
+    model: &'static LocalModel,
     req: GenRequest,
     reply: oneshot::Sender<Generation>,
 }
@@ -37,28 +39,33 @@ pub struct BatchEngine {
 
 impl BatchEngine {
     /// Starts the decoding thread; it ends once the engine is dropped and its batch is done.
-    pub fn start(model: &'static LocalModel) -> std::io::Result<BatchEngine> {
+    pub fn start() -> std::io::Result<BatchEngine> {
         let (jobs, rx) = mpsc::channel();
         thread::Builder::new()
             .name("reprise-batch".into())
-            .spawn(move || decode(model, rx))?;
+            .spawn(move || decode(rx))?;
         Ok(BatchEngine { jobs })
     }
 
-    /// Decodes `req` in whatever batch is running; None if the decoding thread is gone.
-    pub async fn generate(&self, req: GenRequest) -> Option<Generation> {
+    /// Decodes `req` on `model` in whatever batch is running; None if the decoding thread is
+    /// gone.
+    pub async fn generate(
+        &self,
+        model: &'static LocalModel,
+        req: GenRequest,
+    ) -> Option<Generation> {
         let (reply, result) = oneshot::channel();
-        self.jobs.send(Job { req, reply }).ok()?;
+        self.jobs.send(Job { model, req, reply }).ok()?;
         result.await.ok()
     }
 }
 
-fn decode(model: &'static LocalModel, jobs: mpsc::Receiver<Job>) {
+fn decode(jobs: mpsc::Receiver<Job>) {
     let mut batch: Vec<(Stepper<'static>, oneshot::Sender<Generation>)> = Vec::new();
     loop {
         let mut prefill = 0;
         let mut join = |job: Job, batch: &mut Vec<_>| {
-            let stepper = model.stepper(job.req);
+            let stepper = job.model.stepper(job.req);
             prefill += stepper.prompt_tokens() as usize;
             batch.push((stepper, job.reply));
         };
@@ -115,6 +122,7 @@ mod tests {
             max_tokens: 200,
             seed: None,
             stop: Vec::new(),
+            top_logprobs: 0,
         }
     }
 
@@ -122,13 +130,13 @@ mod tests {
     fn alone_in_its_batch_a_request_decodes_as_batch_invariant() {
         assert_eq!(order_for(1), ReductionOrder::Sequential);
         let model = LocalModel::builtin();
-        let engine = BatchEngine::start(model).unwrap();
+        let engine = BatchEngine::start().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let req = greedy(SENSITIVE);
         for _ in 0..3 {
-            let out = rt.block_on(engine.generate(req.clone())).unwrap();
+            let out = rt.block_on(engine.generate(model, req.clone())).unwrap();
             assert_eq!(out, model.generate(&req));
         }
     }
@@ -136,7 +144,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_greedy_requests_split_after_a_shared_prefix() {
         let model = LocalModel::builtin();
-        let engine = Arc::new(BatchEngine::start(model).unwrap());
+        let engine = Arc::new(BatchEngine::start().unwrap());
         let req = greedy(SENSITIVE);
         let alone = model.generate(&req);
         // 32 callers, each sending its next request when the last returns (as the runner
@@ -150,7 +158,7 @@ mod tests {
                     for i in 0..8 {
                         let jitter = (w * 7 + i * 13) % 11 * 100;
                         tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
-                        out.push(engine.generate(req.clone()).await.unwrap());
+                        out.push(engine.generate(model, req.clone()).await.unwrap());
                     }
                     out
                 })

@@ -10,7 +10,7 @@ use super::answer::{self, Candidate, Kind};
 use super::knowledge::TermKind;
 use super::params::{hash_vec, normalize, Params, DIM, OUTLIER_DIMS};
 use super::reduce::{reduce, ReductionOrder};
-use super::sample::{log_softmax_at, Sampler, CONFIDENCE};
+use super::sample::{log_softmax_at, top_log_softmax, Sampler, CONFIDENCE};
 use super::tokenize::{tokenize, word_key};
 use super::{FinishReason, GenRequest, Generation};
 
@@ -422,6 +422,8 @@ pub struct Stepper<'a> {
     dec: Decoder<'a>,
     tokens: Vec<String>,
     logprobs: Vec<f32>,
+    /// Filled only when the request asks for top logprobs.
+    top: Vec<Vec<(String, f32)>>,
     finish: FinishReason,
     step: usize,
     done: bool,
@@ -451,6 +453,7 @@ impl<'a> Stepper<'a> {
             dec,
             tokens: Vec::new(),
             logprobs: Vec::new(),
+            top: Vec::new(),
             finish: FinishReason::Length,
             step: 0,
             done: false,
@@ -481,6 +484,18 @@ impl<'a> Stepper<'a> {
         }
         self.tokens.push(p.vocab[id as usize].clone());
         self.logprobs.push(log_softmax_at(&self.dec.scores, k));
+        if self.req.top_logprobs > 0 {
+            // One more than asked, so the list stays full when the end token is among them.
+            let n = self.req.top_logprobs as usize + 1;
+            let cands = &self.dec.cands;
+            let top = top_log_softmax(&self.dec.scores, n)
+                .into_iter()
+                .filter(|&(i, _)| cands[i].id != p.end())
+                .take(self.req.top_logprobs as usize)
+                .map(|(i, lp)| (p.vocab[cands[i].id as usize].clone(), lp))
+                .collect();
+            self.top.push(top);
+        }
         self.dec.advance(id);
         self.step += 1;
         self.done = self.step >= self.prose_budget;
@@ -493,6 +508,7 @@ impl<'a> Stepper<'a> {
         if let Some((cands, knowledge)) = self.answers.take() {
             let scores = self.dec.answer_scores(&cands, &knowledge);
             let k = self.sampler.choose(&scores);
+            const LABEL_AT: usize = 3;
             let line = [
                 ("\n".to_string(), 0.0),
                 ("Answer".to_string(), 0.0),
@@ -503,19 +519,35 @@ impl<'a> Stepper<'a> {
             if room < line.len() {
                 self.finish = FinishReason::Length;
             }
-            for (t, lp) in line.into_iter().take(room) {
+            let asked = self.req.top_logprobs as usize;
+            for (n, (t, lp)) in line.into_iter().take(room).enumerate() {
+                if asked > 0 {
+                    // The fixed words of the line have no alternative; the label has the
+                    // other candidates.
+                    let top = if n < LABEL_AT {
+                        vec![(t.clone(), 0.0)]
+                    } else {
+                        top_log_softmax(&scores, asked)
+                            .into_iter()
+                            .map(|(i, lp)| (format!(" {}", cands[i].label), lp))
+                            .collect()
+                    };
+                    self.top.push(top);
+                }
                 self.tokens.push(t);
                 self.logprobs.push(lp);
             }
         }
         let finish =
             apply_stop(&mut self.tokens, &mut self.logprobs, &self.req.stop).unwrap_or(self.finish);
+        self.top.truncate(self.tokens.len());
         Generation {
             text: self.tokens.concat(),
             tokens: self.tokens,
             logprobs: self.logprobs,
             finish_reason: finish,
             prompt_tokens: self.prompt_tokens,
+            top_logprobs: self.top,
         }
     }
 }

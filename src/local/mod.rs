@@ -16,6 +16,7 @@ mod sample;
 mod tests;
 mod tokenize;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 pub use generate::Stepper;
@@ -37,6 +38,8 @@ pub struct GenRequest {
     /// With a seed, sampling is reproducible per request; without, fresh entropy.
     pub seed: Option<u64>,
     pub stop: Vec<String>,
+    /// Alternatives to report per emitted token (OpenAI's `top_logprobs`); 0 means none.
+    pub top_logprobs: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,9 @@ pub struct Generation {
     pub logprobs: Vec<f32>,
     pub finish_reason: FinishReason,
     pub prompt_tokens: u32,
+    /// Per emitted token, when `top_logprobs` was asked: the most likely tokens at that step
+    /// with their log probabilities, best first (the end token is not listed).
+    pub top_logprobs: Vec<Vec<(String, f32)>>,
 }
 
 impl Default for GenRequest {
@@ -79,6 +85,7 @@ impl Default for GenRequest {
             max_tokens: 256,
             seed: None,
             stop: Vec::new(),
+            top_logprobs: 0,
         }
     }
 }
@@ -94,11 +101,17 @@ impl LocalModel {
     /// The one built-in model, built on first use.
     pub fn builtin() -> &'static LocalModel {
         static MODEL: OnceLock<LocalModel> = OnceLock::new();
-        MODEL.get_or_init(|| {
-            let params = params::Params::build();
-            let revision = params.revision(NAME);
-            LocalModel { params, revision }
-        })
+        MODEL.get_or_init(|| LocalModel::with_params(params::Params::build()))
+    }
+    /// The same model after a simulated silent update: same name, other weights, another
+    /// revision (see [`Drift`]).
+    pub fn updated() -> &'static LocalModel {
+        static MODEL: OnceLock<LocalModel> = OnceLock::new();
+        MODEL.get_or_init(|| LocalModel::with_params(params::Params::build_update(1)))
+    }
+    fn with_params(params: params::Params) -> LocalModel {
+        let revision = params.revision(NAME);
+        LocalModel { params, revision }
     }
     /// Model name, e.g. `reprise-local-1`.
     pub fn name(&self) -> &str {
@@ -124,5 +137,35 @@ impl LocalModel {
     /// reduction split depends on the batch size.
     pub fn generate_with_order(&self, req: &GenRequest, order: ReductionOrder) -> Generation {
         generate::generate(&self.params, req, order)
+    }
+}
+
+/// Which revision serves each request: the built-in one, or — with `drift_after = N` — the
+/// updated one from the (N+1)-th request on, with nothing else changing: a silent update.
+#[derive(Debug, Default)]
+pub struct Drift {
+    after: Option<u64>,
+    served: AtomicU64,
+}
+
+impl Drift {
+    /// `after`: requests served before the update (`None`: never).
+    pub fn new(after: Option<u64>) -> Drift {
+        Drift {
+            after,
+            served: AtomicU64::new(0),
+        }
+    }
+    /// The model for the next request (counts it).
+    pub fn next(&self) -> &'static LocalModel {
+        let n = self.served.fetch_add(1, Ordering::Relaxed);
+        match self.after {
+            Some(after) if n >= after => LocalModel::updated(),
+            _ => LocalModel::builtin(),
+        }
+    }
+    /// The update point, if any.
+    pub fn after(&self) -> Option<u64> {
+        self.after
     }
 }

@@ -28,6 +28,9 @@ pub const OUTLIER_DIMS: [usize; 2] = [0, DIM - 1];
 /// An embedding's value in both outlier dimensions is this plus its topic norm, so tokens
 /// with equal statistics stay exactly equal there.
 const OUTLIER_BASE: f32 = 0.25;
+/// Size of the change a simulated silent update makes to every token embedding: small enough
+/// that the text stays fluent and on topic, large enough to move some choices.
+const UPDATE_SCALE: f32 = 0.2;
 /// Bigram successors kept as candidates per step (the most frequent ones).
 const MAX_BIGRAM_CANDIDATES: usize = 48;
 
@@ -97,6 +100,12 @@ impl Params {
     }
 
     pub fn build() -> Params {
+        Params::build_update(0)
+    }
+
+    /// The parameters after `update` simulated silent updates (0: as built): every token
+    /// embedding moved by a small update-specific vector, as a retrained checkpoint would be.
+    pub fn build_update(update: u32) -> Params {
         let passages = split_passages(CORPUS);
         let mut index: BTreeMap<String, u32> = BTreeMap::new();
         for p in &passages {
@@ -158,9 +167,14 @@ impl Params {
             let topic = mixture(&tok_counts[id], &passage_vecs);
             specificity.push(norm(&topic));
             let noise = hash_vec(&format!("token:{tok}"));
+            let change = if update == 0 {
+                [0.0; DIM]
+            } else {
+                hash_vec(&format!("update:{update}:token:{tok}"))
+            };
             let start = embed.len();
             for d in 0..DIM {
-                embed.push(topic[d] + TOKEN_NOISE * noise[d]);
+                embed.push(topic[d] + TOKEN_NOISE * noise[d] + UPDATE_SCALE * change[d]);
             }
             set_outliers(&mut embed[start..], OUTLIER_BASE + norm(&topic));
         }

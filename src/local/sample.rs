@@ -114,6 +114,24 @@ pub fn log_softmax_at(scores: &[f32], k: usize) -> f32 {
     ((scores[k] - max) * CONFIDENCE - libm::logf(sum)).min(0.0)
 }
 
+/// The `n` highest-scoring indices with ln softmax(CONFIDENCE · scores) of each, best first
+/// (lower index first among equal scores): the alternatives a server reports as top logprobs.
+pub fn top_log_softmax(scores: &[f32], n: usize) -> Vec<(usize, f32)> {
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let mut sum = 0.0f32;
+    for &s in scores {
+        sum += libm::expf((s - max) * CONFIDENCE);
+    }
+    let log_sum = libm::logf(sum);
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order.truncate(n);
+    order
+        .into_iter()
+        .map(|i| (i, ((scores[i] - max) * CONFIDENCE - log_sum).min(0.0)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +146,7 @@ mod tests {
             max_tokens: 1,
             seed,
             stop: Vec::new(),
+            top_logprobs: 0,
         }
     }
 

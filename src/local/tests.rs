@@ -299,3 +299,64 @@ fn sampled_texts_share_an_opening_then_vary() {
     // On topic: the prose is about the planets.
     assert!(runs.iter().all(|g| g.text.contains("planet")));
 }
+
+#[test]
+fn top_logprobs_list_the_alternatives_best_first() {
+    let plain = model().generate(&ask(CHOICE));
+    let g = model().generate(&GenRequest {
+        top_logprobs: 3,
+        ..ask(CHOICE)
+    });
+    // Asking for alternatives changes nothing else.
+    assert_eq!((&g.text, &g.logprobs), (&plain.text, &plain.logprobs));
+    assert!(plain.top_logprobs.is_empty());
+    assert_eq!(g.top_logprobs.len(), g.tokens.len());
+    for (i, top) in g.top_logprobs.iter().enumerate() {
+        assert!(!top.is_empty() && top.len() <= 3, "token {i}: {top:?}");
+        assert!(
+            top.windows(2).all(|w| w[0].1 >= w[1].1),
+            "token {i}: {top:?}"
+        );
+        // Greedy: the emitted token is the best alternative, with the same log probability.
+        assert_eq!(top[0], (g.tokens[i].clone(), g.logprobs[i]), "token {i}");
+    }
+    // Prose steps offer real alternatives; the answer label lists the other options.
+    assert!(g.top_logprobs.iter().filter(|t| t.len() == 3).count() > g.tokens.len() / 2);
+    let label = g.top_logprobs.last().unwrap();
+    assert!(label.iter().all(|(t, _)| t.starts_with(' ')), "{label:?}");
+    assert!(label.len() > 1, "{label:?}");
+}
+
+#[test]
+fn a_silent_update_changes_the_revision_and_some_texts() {
+    let updated = LocalModel::updated();
+    assert_eq!(updated.name(), model().name());
+    assert_ne!(updated.revision(), model().revision());
+    let prompts = [
+        FEYNMAN,
+        CHOICE,
+        "Explain in one paragraph why floating-point addition is not associative.",
+    ];
+    let changed = prompts
+        .iter()
+        .filter(|p| updated.generate(&ask(p)).text != model().generate(&ask(p)).text)
+        .count();
+    assert!(
+        changed >= 2,
+        "only {changed} of {} texts changed",
+        prompts.len()
+    );
+    // Still the same model of English: the update keeps the text fluent and on topic.
+    let text = updated.generate(&ask(FEYNMAN)).text;
+    assert!(text.contains("Feynman"), "{text}");
+}
+
+#[test]
+fn drift_serves_the_update_after_n_requests() {
+    let drift = Drift::new(Some(3));
+    let revisions: Vec<&str> = (0..5).map(|_| drift.next().revision()).collect();
+    assert_eq!(revisions[..3], [model().revision(); 3]);
+    assert_eq!(revisions[3..], [LocalModel::updated().revision(); 2]);
+    let never = Drift::new(None);
+    assert!((0..5).all(|_| never.next().revision() == model().revision()));
+}

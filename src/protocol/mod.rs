@@ -152,6 +152,9 @@ pub struct TargetSpec {
     /// The built-in model only: how requests that run at the same time are decoded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<DecodeMode>,
+    /// The built-in model only: serve this many calls, then switch to an updated revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_after: Option<u64>,
 }
 
 /// How the built-in model decodes requests in flight at the same time.
@@ -211,6 +214,9 @@ pub struct Target {
     /// Left out of the conditions when it is the default, so earlier identities still hold.
     #[serde(default, skip_serializing_if = "DecodeMode::is_invariant")]
     pub mode: DecodeMode,
+    /// A simulated silent update after this many calls (built-in model only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_after: Option<u64>,
 }
 
 impl Target {
@@ -221,6 +227,7 @@ impl Target {
             provider: "local".into(),
             model: None,
             mode: DecodeMode::BatchInvariant,
+            drift_after: None,
         }
     }
 }

@@ -204,6 +204,8 @@ pub(crate) const SECTIONS: &[Section] = &[
                 },
                 required: false,
             },
+            // The built-in model only: a simulated silent update after this many calls.
+            int("drift_after", 0, i64::MAX),
         ],
     },
 ];

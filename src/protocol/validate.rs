@@ -136,11 +136,21 @@ pub(crate) fn targets(
                 ),
             ));
         }
+        if t.drift_after.is_some() && t.provider != "local" {
+            return Err(src.error(
+                &format!("targets[{i}].drift_after"),
+                format!(
+                    "only the built-in `local` model can simulate an update; `{}` changes when its provider changes it",
+                    t.provider
+                ),
+            ));
+        }
         out.push(Target {
             name,
             provider: t.provider.clone(),
             model: t.model.clone(),
             mode: t.mode.unwrap_or_default(),
+            drift_after: t.drift_after,
         });
     }
     Ok(out)

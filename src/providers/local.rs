@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Backend, CallFailure, ChatRequest, Reply};
 use crate::local::batch::BatchEngine;
-use crate::local::{GenRequest, LocalModel};
+use crate::local::{Drift, GenRequest, LocalModel};
 use crate::protocol::DecodeMode;
 use crate::record::{ErrorClass, Usage};
 
@@ -18,7 +18,8 @@ pub const DEFAULT_TEMPERATURE: f32 = 1.0;
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
 
 pub struct LocalBackend {
-    model: &'static LocalModel,
+    /// Which revision serves each call.
+    drift: Drift,
     /// Batched mode: the decoding thread every call of this target joins.
     batch: Option<BatchEngine>,
 }
@@ -27,19 +28,22 @@ impl LocalBackend {
     /// Batch-invariant decoding.
     pub fn new() -> Self {
         LocalBackend {
-            model: LocalModel::builtin(),
+            drift: Drift::default(),
             batch: None,
         }
     }
 
-    /// Decoding in `mode`; batched mode starts its decoding thread.
-    pub fn with_mode(mode: DecodeMode) -> std::io::Result<Self> {
-        let model = LocalModel::builtin();
+    /// Decoding in `mode`; batched mode starts its decoding thread. With `drift_after`, the
+    /// model is silently updated after that many calls.
+    pub fn with_mode(mode: DecodeMode, drift_after: Option<u64>) -> std::io::Result<Self> {
         let batch = match mode {
             DecodeMode::BatchInvariant => None,
-            DecodeMode::Batched => Some(BatchEngine::start(model)?),
+            DecodeMode::Batched => Some(BatchEngine::start()?),
         };
-        Ok(LocalBackend { model, batch })
+        Ok(LocalBackend {
+            drift: Drift::new(drift_after),
+            batch,
+        })
     }
 
     fn mode(&self) -> DecodeMode {
@@ -61,6 +65,7 @@ impl LocalBackend {
             max_tokens: p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             seed: p.seed,
             stop: p.stop.clone(),
+            top_logprobs: 0,
         }
     }
 }
@@ -82,7 +87,7 @@ impl Backend for LocalBackend {
         }
         messages.push(json!({"role": "user", "content": g.user}));
         let mut body = json!({
-            "model": self.model.name(),
+            "model": LocalModel::builtin().name(),
             "messages": messages,
             "temperature": g.temperature,
             "top_p": g.top_p,
@@ -96,6 +101,10 @@ impl Backend for LocalBackend {
         if self.mode() == DecodeMode::Batched {
             body["mode"] = json!(self.mode().as_str());
         }
+        // So is a simulated update: the run asks for it.
+        if let Some(after) = self.drift.after() {
+            body["drift_after"] = json!(after);
+        }
         body
     }
 
@@ -105,9 +114,9 @@ impl Backend for LocalBackend {
 
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
         let g = Self::gen_request(request);
-        let model = self.model;
+        let model = self.drift.next();
         let generation = match &self.batch {
-            Some(engine) => engine.generate(g).await.ok_or_else(|| CallFailure {
+            Some(engine) => engine.generate(model, g).await.ok_or_else(|| CallFailure {
                 class: ErrorClass::Other,
                 message: "the local model's batch decoder stopped".into(),
             })?,

@@ -59,7 +59,7 @@ pub trait Backend: Send + Sync {
 /// The backend for a target. Only the built-in model exists in this version.
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
     match target.provider.as_str() {
-        "local" => local::LocalBackend::with_mode(target.mode)
+        "local" => local::LocalBackend::with_mode(target.mode, target.drift_after)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|e| {
                 InputError::new(

@@ -34,7 +34,7 @@ use crate::session::{
 };
 
 use keys::command_for;
-use state::{App, Effect, Live, Phase, Screen, ServedTally};
+use state::{App, Effect, Live, Phase, Screen};
 
 /// Snapshots go to the UI at most this often; the last one is always sent at the end.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
@@ -142,7 +142,6 @@ fn launch(spec: SessionSpec) -> Running {
         let control = control.clone();
         tokio::spawn(async move {
             let mut records = 0u64;
-            let mut served = ServedTally::default();
             let mut last_sent: Option<Instant> = None;
             let gauge = control.clone();
             run_session_with_start(
@@ -152,9 +151,8 @@ fn launch(spec: SessionSpec) -> Running {
                     let _ = start_tx.send(start.clone());
                 },
                 |record, analyzer| {
-                    if let Some(record) = record {
+                    if record.is_some() {
                         records += 1;
-                        served.add(record);
                     }
                     // A lull (None) sends what the throttle held back: the view never rests
                     // on a stale frame while paused or waiting on slow calls.
@@ -163,14 +161,13 @@ fn launch(spec: SessionSpec) -> Running {
                         let _ = live_tx.send(Arc::new(Live {
                             snapshot: Some(analyzer.snapshot()),
                             records,
-                            served: served.counts(),
                             in_flight: gauge.in_flight() as u64,
                         }));
                     }
                 },
             )
             .await
-            .map(|result| (result, records, served.counts()))
+            .map(|result| (result, records))
         })
     };
     Running {
@@ -282,11 +279,10 @@ pub async fn drive<B: ratatui::backend::Backend>(
                     running = None;
                     dirty = true;
                     match joined? {
-                        Ok((result, records, served)) => {
+                        Ok((result, records)) => {
                             app.live = Arc::new(Live {
                                 snapshot: Some(result.snapshot.clone()),
                                 records,
-                                served,
                                 in_flight: 0,
                             });
                             app.refresh();
@@ -355,7 +351,7 @@ pub async fn drive<B: ratatui::backend::Backend>(
     if let Some(r) = running {
         r.control.stop.cancel();
         match r.task.await? {
-            Ok((result, _, _)) => outcome = Outcome::Closed(Box::new(result)),
+            Ok((result, _)) => outcome = Outcome::Closed(Box::new(result)),
             Err(e) => outcome = Outcome::Failed(e),
         }
     }
@@ -410,7 +406,7 @@ fn start_campaign(
     }
 }
 
-type Joined = Result<(SessionResult, u64, Vec<(String, usize)>), SessionError>;
+type Joined = Result<(SessionResult, u64), SessionError>;
 
 enum SessionEvent {
     Start(SessionStart),

@@ -1,11 +1,9 @@
 //! The UI state and what each command does to it. Pure: the loop performs the returned effects.
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::analysis::{ItemSnapshot, Snapshot};
-use crate::record::CallRecord;
 
 use super::diff::DiffState;
 use super::keys::{Command, Mode, Tab};
@@ -19,46 +17,8 @@ pub struct Live {
     pub snapshot: Option<Snapshot>,
     /// Records seen, warm-up included.
     pub records: u64,
-    /// Distinct `served` maps per target, in arrival order of targets.
-    pub served: Vec<(String, usize)>,
     /// Calls launched and not yet recorded.
     pub in_flight: u64,
-}
-
-/// Counts distinct served identities per target as records arrive (session side).
-#[derive(Default)]
-pub struct ServedTally {
-    seen: BTreeMap<String, HashSet<Vec<(String, String)>>>,
-    order: Vec<String>,
-}
-
-impl ServedTally {
-    pub fn add(&mut self, record: &CallRecord) {
-        if record.served.is_empty() {
-            return;
-        }
-        let key: Vec<(String, String)> = record
-            .served
-            .iter()
-            // A response id differs on every call; it identifies the call, not what served it.
-            .filter(|(k, _)| k.as_str() != "response_id")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !self.seen.contains_key(&record.target) {
-            self.order.push(record.target.clone());
-        }
-        self.seen
-            .entry(record.target.clone())
-            .or_default()
-            .insert(key);
-    }
-
-    pub fn counts(&self) -> Vec<(String, usize)> {
-        self.order
-            .iter()
-            .map(|t| (t.clone(), self.seen.get(t).map_or(0, HashSet::len)))
-            .collect()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
-use super::state::{App, Live, ServedTally};
+use super::state::{App, Live};
 use super::{drive, Clock, Outcome, TuiError};
 use crate::analysis::{AnalysisConfig, Analyzer, DEFAULT_PAIR_BUDGET};
 use crate::providers::{Backend as ModelBackend, CallFailure, ChatRequest, Reply};
@@ -41,17 +41,14 @@ pub fn live_app(targets: &[&str], items: &[&str], records: &[CallRecord]) -> App
         targets: targets.iter().map(|t| t.to_string()).collect(),
         items: items.iter().map(|i| (i.to_string(), None)).collect(),
     });
-    let mut served = ServedTally::default();
     for record in records {
         analyzer.fold(record);
-        served.add(record);
     }
     let names = targets.iter().map(|t| t.to_string()).collect();
     let mut app = App::new("capitals".into(), names, records.len() as u64);
     app.live = Arc::new(Live {
         snapshot: Some(analyzer.snapshot()),
         records: records.len() as u64,
-        served: served.counts(),
         in_flight: 0,
     });
     app

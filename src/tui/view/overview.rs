@@ -96,10 +96,10 @@ fn verdict(v: Option<Verdict>) -> &'static str {
 fn render_consistency(frame: &mut Frame, app: &App, area: Rect) {
     let served = |target: &str| {
         app.live
-            .served
-            .iter()
-            .find(|(t, _)| t == target)
-            .map_or(0, |(_, n)| *n)
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.targets.iter().find(|t| t.target == target))
+            .map_or(0, |t| t.served.len())
     };
     // One target: its name is in the title, not a column. Narrow: the call count goes
     // (the progress gauge has it) so the item name keeps some room.
