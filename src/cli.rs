@@ -61,6 +61,15 @@ pub enum Command {
         /// The session archive (.jsonl).
         archive: PathBuf,
     },
+    /// Serve the built-in model over the OpenAI chat-completions API, for any client to measure.
+    #[command(after_help = "Examples:\n  \
+        reprise serve\n  \
+        reprise serve --mode batched            # temperature 0 varies when requests share a batch\n  \
+        reprise serve --drift-after 100         # a silent model update after 100 completions\n  \
+        reprise serve --faults 429=0.05,500=0.02,stall=0.01,cut=0.01,malformed=0.01\n\n\
+        Then: curl -s localhost:8080/v1/chat/completions -H 'content-type: application/json' \\\n    \
+        -d '{\"model\":\"reprise-local-1\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about Richard Feynman.\"}]}'")]
+    Serve(ServeArgs),
     /// List saved sessions: time, protocol, identity, calls, consistency.
     #[command(after_help = "Example:\n  reprise sessions")]
     Sessions {
@@ -102,6 +111,46 @@ pub struct Overrides {
     /// Archive path (default: the platform data directory, named after the identity).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback unless you give another (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// How requests in flight at the same time are decoded: batch-invariant or batched.
+    #[arg(long, value_name = "MODE", default_value = "batch-invariant", value_parser = parse_mode)]
+    pub mode: crate::protocol::DecodeMode,
+    /// Faults to inject per request, e.g. 429=0.05,500=0.02,stall=0.01,cut=0.01,malformed=0.01.
+    #[arg(long, value_name = "SPEC", default_value = "")]
+    pub faults: crate::serve::Faults,
+    /// Silently update the model (another weights revision) after N completions.
+    #[arg(long, value_name = "N")]
+    pub drift_after: Option<u64>,
+    /// Seed for fault draws and response ids, to replay the same fault sequence.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// How long a `stall` fault holds a response back, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub stall_secs: f64,
+    /// The Retry-After of a simulated 429, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub retry_after: u64,
+}
+
+fn parse_mode(s: &str) -> Result<crate::protocol::DecodeMode, String> {
+    use crate::protocol::DecodeMode;
+    [DecodeMode::BatchInvariant, DecodeMode::Batched]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| format!("expected batch-invariant or batched, got `{s}`"))
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && (0.0..=86_400.0).contains(x))
+        .ok_or_else(|| format!("expected seconds from 0 to 86400, got `{s}`"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,7 +201,63 @@ pub fn main() -> i32 {
         Some(Command::Run(args)) => run(args),
         Some(Command::Verify { archive }) => verify(&archive),
         Some(Command::Sessions { dir }) => sessions(dir),
+        Some(Command::Serve(args)) => serve(args),
     }
+}
+
+fn serve(args: ServeArgs) -> i32 {
+    use crate::serve::{ServeConfig, Server};
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let config = ServeConfig {
+        mode: args.mode,
+        faults: args.faults.clone(),
+        drift_after: args.drift_after,
+        seed: args.seed,
+        stall: std::time::Duration::from_secs_f64(args.stall_secs),
+        retry_after: args.retry_after,
+    };
+    runtime.block_on(async {
+        let server = match Server::bind(args.addr, config).await {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot listen on {}: {e}", args.addr), EXIT_INPUT),
+        };
+        let addr = match server.local_addr() {
+            Ok(a) => a,
+            Err(e) => return fail(format!("cannot read the bound address: {e}"), EXIT_INPUT),
+        };
+        if !addr.ip().is_loopback() {
+            eprintln!("warning: listening on {addr}, reachable from other machines; the API has no authentication");
+        }
+        let model = crate::local::LocalModel::builtin();
+        println!("reprise serve: http://{addr}/v1 (OpenAI chat completions)");
+        println!(
+            "model {} · revision {} · mode {} · build {}",
+            model.name(),
+            model.revision(),
+            args.mode.as_str(),
+            crate::serve::build()
+        );
+        if let Some(n) = args.drift_after {
+            println!(
+                "drift: after {n} completions, revision {}",
+                crate::local::LocalModel::updated().revision()
+            );
+        }
+        println!("faults: {} · Ctrl-C stops", args.faults);
+        let stats = server.stats();
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let result = server.run(stop).await;
+        eprintln!("\nreprise serve stopped: {}", stats.summary());
+        match result {
+            Ok(()) => EXIT_OK,
+            Err(e) => fail(format!("the server failed: {e}"), EXIT_INPUT),
+        }
+    })
 }
 
 fn fail(message: impl std::fmt::Display, code: i32) -> i32 {

@@ -25,6 +25,7 @@ pub mod providers;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod session;
 pub mod text;
 pub mod tui;
