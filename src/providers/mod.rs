@@ -1,7 +1,9 @@
 //! Backends: one trait, one module per wire format. Each call returns what came back, or a
 //! classified failure; the runner turns either into a call record.
 
+pub mod key;
 pub mod local;
+pub mod openai;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::config::{ProviderKind, Providers};
 use crate::error::InputError;
 use crate::protocol::{Protocol, Target};
 
@@ -53,11 +56,27 @@ pub trait Backend: Send + Sync {
     fn request_body(&self, request: &ChatRequest) -> serde_json::Value;
     /// Where requests go, without secrets (`in-process` for the local model).
     fn endpoint(&self) -> String;
+    /// Extra request headers the user configured, for the conditions (never a secret: keys
+    /// travel separately and are not part of this).
+    fn headers(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure>;
 }
 
-/// The backend for a target. Only the built-in model exists in this version.
+/// The backend for a target, with only the built-in providers (`local`, `openai`).
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
+    backend_with_providers(protocol, target, &Providers::default())
+}
+
+/// The backend for a target: built in (`local`, `openai`) or configured in `[providers.NAME]`.
+/// Keys are read here, so a missing one stops the campaign before its first call.
+pub fn backend_with_providers(
+    protocol: &Protocol,
+    target: &Target,
+    providers: &Providers,
+) -> Result<Arc<dyn Backend>, InputError> {
+    let in_target = |message: String| format!("target `{}`: {message}", target.name);
     match target.provider.as_str() {
         "local" => local::LocalBackend::with_mode(target.mode)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
@@ -67,12 +86,26 @@ pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backe
                     format!("cannot start the local model's batch decoder: {e}"),
                 )
             }),
-        other => Err(InputError::new(
-            &protocol.path,
-            format!(
-                "target `{}` uses provider `{other}`, which this version of reprise cannot call yet; run it with --target local",
-                target.name
-            ),
-        )),
+        "openai" => openai::OpenAiSettings::builtin(target.model.as_deref())
+            .and_then(openai::OpenAiBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|m| InputError::new(&protocol.path, in_target(m))),
+        name => match providers.get(name) {
+            Some(config) => match config.kind {
+                ProviderKind::Openai => {
+                    openai::OpenAiSettings::from_config(name, config, target.model.as_deref())
+                        .and_then(openai::OpenAiBackend::new)
+                        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+                        .map_err(|m| InputError::new(&providers.file, in_target(m)))
+                }
+            },
+            None => Err(InputError::new(
+                &protocol.path,
+                format!(
+                    "target `{}` uses provider `{name}`, which this version of reprise cannot call yet and config.toml does not define",
+                    target.name
+                ),
+            )),
+        },
     }
 }
