@@ -77,6 +77,9 @@ impl SessionSpec {
         out: Option<PathBuf>,
         providers: &Providers,
     ) -> Result<SessionSpec, InputError> {
+        for target in &protocol.targets {
+            crate::providers::check_callable(&protocol, target, providers)?;
+        }
         let backends = protocol
             .targets
             .iter()

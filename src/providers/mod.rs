@@ -99,13 +99,74 @@ pub fn backend_with_providers(
                         .map_err(|m| InputError::new(&providers.file, in_target(m)))
                 }
             },
-            None => Err(InputError::new(
-                &protocol.path,
-                format!(
-                    "target `{}` uses provider `{name}`, which this version of reprise cannot call yet and config.toml does not define",
-                    target.name
-                ),
-            )),
+            None => Err(not_callable(protocol, target)),
         },
+    }
+}
+
+/// Whether this version can call `target` at all (a built-in kind it speaks, or a configured
+/// provider). Checked for every target before any key is read, so a protocol that cannot run
+/// says so first, not after the user has set up keys.
+pub fn check_callable(
+    protocol: &Protocol,
+    target: &Target,
+    providers: &Providers,
+) -> Result<(), InputError> {
+    match target.provider.as_str() {
+        "local" | "openai" => Ok(()),
+        name if providers.get(name).is_some() => Ok(()),
+        _ => Err(not_callable(protocol, target)),
+    }
+}
+
+fn not_callable(protocol: &Protocol, target: &Target) -> InputError {
+    InputError::new(
+        &protocol.path,
+        format!(
+            "target `{}` uses provider `{}`, which this version of reprise cannot call yet; run it with --target local",
+            target.name, target.provider
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"anthropic\"\nmodel = \"claude\"\n";
+
+    #[test]
+    fn a_target_nothing_can_call_is_found_before_any_key_is_read() {
+        let config = Config::parse(
+            Path::new("config.toml"),
+            "[providers.serve]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\napi_key_env = \"REPRISE_UNIT_SURELY_UNSET\"\n",
+        )
+        .unwrap();
+        let p =
+            Protocol::parse_with_providers(Path::new("r.toml"), REMOTE, &config.providers.names())
+                .unwrap();
+        let callable: Vec<bool> = p
+            .targets
+            .iter()
+            .map(|t| check_callable(&p, t, &config.providers).is_ok())
+            .collect();
+        assert_eq!(callable, [true, true, false]);
+        assert_eq!(
+            check_callable(&p, &p.targets[2], &config.providers)
+                .unwrap_err()
+                .to_string(),
+            "r.toml: target `anthropic/claude` uses provider `anthropic`, which this version of reprise cannot call yet; run it with --target local"
+        );
+        // The configured provider's missing key is named with the file that configures it.
+        let e = backend_with_providers(&p, &p.targets[1], &config.providers)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "config.toml: target `serve`: provider `serve` reads its API key from $REPRISE_UNIT_SURELY_UNSET, which is not set"
+        );
     }
 }
