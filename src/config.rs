@@ -77,7 +77,8 @@ pub struct ProviderConfig {
     pub model: Option<String>,
     /// Name of the environment variable holding the API key (never the key itself).
     pub api_key_env: Option<String>,
-    /// A file holding the API key (`~/` is the home directory).
+    /// A file holding the API key: `~/` is the home directory, a relative path is relative
+    /// to config.toml's directory.
     pub api_key_file: Option<PathBuf>,
     /// Extra request headers. Names and values are recorded in the session's conditions, so
     /// never put a secret here: keys go in `api_key_env` or `api_key_file`.
@@ -130,8 +131,14 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, InputError> {
         let mut config: Config = from_toml(path, text)?;
         config.providers.file = path.to_path_buf();
-        for (name, provider) in &config.providers.named {
+        for (name, provider) in &mut config.providers.named {
             check_provider(path, text, name, provider)?;
+            // A relative key file is next to config.toml, wherever reprise is started from.
+            if let (Some(file), Some(dir)) = (&mut provider.api_key_file, path.parent()) {
+                if file.is_relative() && !file.starts_with("~") {
+                    *file = dir.join(&*file);
+                }
+            }
         }
         Ok(config)
     }

@@ -109,9 +109,10 @@ async fn answer(State(script): State<Arc<Mutex<Script>>>, request: Request) -> R
             headers,
             body,
         } => {
-            let mut r = Response::builder()
-                .status(StatusCode::from_u16(status).unwrap())
-                .header("content-type", "application/json");
+            let mut r = Response::builder().status(StatusCode::from_u16(status).unwrap());
+            if !headers.iter().any(|(k, _)| *k == "content-type") {
+                r = r.header("content-type", "application/json");
+            }
             for (k, v) in headers {
                 r = r.header(k, v);
             }
@@ -439,6 +440,22 @@ async fn a_malformed_body_is_malformed() {
     )
     .await;
     assert_eq!(class, ErrorClass::MalformedResponse);
+
+    // A proxy's HTML page where a stream was asked for is not a cut stream.
+    let (class, message) = failure_of(
+        Canned::Whole {
+            status: 200,
+            headers: vec![("content-type", "text/html; charset=utf-8")],
+            body: "<html>login</html>".into(),
+        },
+        |_| {},
+    )
+    .await;
+    assert_eq!(class, ErrorClass::MalformedResponse);
+    assert_eq!(
+        message,
+        "provider `serve` sent `text/html` instead of an event stream"
+    );
 }
 
 #[tokio::test]

@@ -232,9 +232,20 @@ impl OpenAiBackend {
             ));
         }
         let assembly = Assembly::new(&self.settings.provider, self.settings.logprobs);
+        let content_type = header(CONTENT_TYPE.as_str()).unwrap_or_default();
+        let media = content_type.split(';').next().unwrap_or("").trim();
         // Some servers answer a streamed request with one JSON body (often an error).
-        let is_json = header(CONTENT_TYPE.as_str())
-            .is_some_and(|t| t.trim_start().starts_with("application/json"));
+        let is_json = media.eq_ignore_ascii_case("application/json");
+        if self.settings.stream
+            && !is_json
+            && !media.is_empty()
+            && !media.eq_ignore_ascii_case("text/event-stream")
+        {
+            return Err(self.failure(
+                ErrorClass::MalformedResponse,
+                format!("sent `{}` instead of an event stream", excerpt(media)),
+            ));
+        }
         if !self.settings.stream || is_json {
             let body = match read_capped(&mut response, REPLY_LIMIT).await {
                 Ok(body) => body,
