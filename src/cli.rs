@@ -296,8 +296,11 @@ pub fn select_targets(protocol: &mut Protocol, names: &[String]) -> Result<(), I
 
 impl CampaignArgs {
     /// Loads the protocol, applies the command-line overrides and finds a backend per target.
+    /// Provider names come from the user's config.toml as well as the built-in kinds.
     pub fn prepare(self) -> Result<SessionSpec, InputError> {
-        let mut protocol = Protocol::load(&self.protocol)?;
+        let config = crate::config::Config::load_user()?;
+        let providers = config.providers;
+        let mut protocol = Protocol::load_with_providers(&self.protocol, &providers.names())?;
         let o = self.overrides;
         select_targets(&mut protocol, &o.targets)?;
         if let Some(n) = o.repeats {
@@ -306,7 +309,7 @@ impl CampaignArgs {
         if let Some(c) = o.concurrency {
             protocol.campaign.concurrency = c;
         }
-        SessionSpec::new(protocol, o.out)
+        SessionSpec::with_providers(protocol, o.out, &providers)
     }
 }
 

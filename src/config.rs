@@ -1,6 +1,7 @@
 //! Where the user's own files live: `config.toml`, `themes/`, `protocols/`; and `config.toml`
 //! itself.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -30,7 +31,82 @@ pub fn config_dir() -> Option<PathBuf> {
 pub struct Config {
     /// The dashboard theme when `--theme` is not given.
     pub theme: Option<String>,
+    /// `[providers.NAME]`: the providers protocols can name.
+    #[serde(default)]
+    pub providers: Providers,
 }
+
+/// The configured providers, by the name protocols use (`provider = "serve"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Providers {
+    pub named: BTreeMap<String, ProviderConfig>,
+    /// The file they were read from, for messages (empty when there is none).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+impl Providers {
+    /// The configured names, for `Protocol::load_with_providers`.
+    pub fn names(&self) -> Vec<String> {
+        self.named.keys().cloned().collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ProviderConfig> {
+        self.named.get(name)
+    }
+}
+
+/// Wire formats a configured provider can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// `/chat/completions`: OpenAI and every compatible server.
+    Openai,
+}
+
+/// One `[providers.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    /// Up to and including the version segment, e.g. `http://127.0.0.1:8080/v1`. Recorded in
+    /// the conditions, so it may not carry credentials or a query.
+    pub base_url: String,
+    /// Default model; a target's `model` overrides it.
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    pub api_key_env: Option<String>,
+    /// A file holding the API key: `~/` is the home directory, a relative path is relative
+    /// to config.toml's directory.
+    pub api_key_file: Option<PathBuf>,
+    /// Extra request headers. Names and values are recorded in the session's conditions, so
+    /// never put a secret here: keys go in `api_key_env` or `api_key_file`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Stream replies (server-sent events); default true.
+    #[serde(default = "yes")]
+    pub stream: bool,
+    /// Ask for per-token log-probabilities; default true (some servers refuse them).
+    #[serde(default = "yes")]
+    pub logprobs: bool,
+    pub connect_timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub total_timeout_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Headers that would put a credential into the recorded conditions.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "api-key",
+    "x-api-key",
+    "x-goog-api-key",
+];
 
 impl Config {
     /// `dir/config.toml`; a missing file is the empty configuration.
@@ -43,10 +119,106 @@ impl Config {
         }
     }
 
+    /// The user's configuration (`config_dir()`), empty where there is none.
+    pub fn load_user() -> Result<Config, InputError> {
+        match config_dir() {
+            Some(dir) => Config::load(&dir),
+            None => Ok(Config::default()),
+        }
+    }
+
     /// Parse config text; `path` is used in messages only.
     pub fn parse(path: &Path, text: &str) -> Result<Config, InputError> {
-        from_toml(path, text)
+        let mut config: Config = from_toml(path, text)?;
+        config.providers.file = path.to_path_buf();
+        for (name, provider) in &mut config.providers.named {
+            check_provider(path, text, name, provider)?;
+            // A relative key file is next to config.toml, wherever reprise is started from.
+            if let (Some(file), Some(dir)) = (&mut provider.api_key_file, path.parent()) {
+                if file.is_relative() && !file.starts_with("~") {
+                    *file = dir.join(&*file);
+                }
+            }
+        }
+        Ok(config)
     }
+}
+
+/// Rules serde cannot express: reserved names, a usable base URL, one key source, and no
+/// credential in what the conditions record.
+fn check_provider(
+    path: &Path,
+    text: &str,
+    name: &str,
+    p: &ProviderConfig,
+) -> Result<(), InputError> {
+    let error = |field: &str, message: String| {
+        let field = format!("providers.{name}{field}");
+        InputError::new(path, message)
+            .at_line(locate::locate(text, &field))
+            .field(field)
+    };
+    if crate::protocol::KNOWN_PROVIDER_KINDS.contains(&name) {
+        return Err(error(
+            "",
+            format!("`{name}` is a built-in provider; give this provider another name"),
+        ));
+    }
+    match reqwest::Url::parse(&p.base_url) {
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            return Err(error(
+                ".base_url",
+                format!("expected an http:// or https:// URL, got `{}`", p.base_url),
+            ))
+        }
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            return Err(error(
+                ".base_url",
+                "must not carry credentials (it is recorded in every session); use api_key_env"
+                    .into(),
+            ))
+        }
+        Ok(url) if url.query().is_some() || url.fragment().is_some() => {
+            return Err(error(
+                ".base_url",
+                "must not carry a query or fragment (it is recorded in every session)".into(),
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => return Err(error(".base_url", format!("not a URL: {e}"))),
+    }
+    if p.api_key_env.is_some() && p.api_key_file.is_some() {
+        return Err(error(
+            ".api_key_file",
+            "give api_key_env or api_key_file, not both".into(),
+        ));
+    }
+    for (header, value) in &p.headers {
+        if SECRET_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
+            return Err(error(
+                ".headers",
+                format!("header `{header}` would record a credential in every session; put the key in api_key_env or api_key_file"),
+            ));
+        }
+        if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err()
+            || reqwest::header::HeaderValue::from_str(value).is_err()
+        {
+            return Err(error(
+                ".headers",
+                format!("`{header}` is not a valid HTTP header name and value"),
+            ));
+        }
+    }
+    for (field, value) in [
+        (".connect_timeout_ms", p.connect_timeout_ms),
+        (".first_byte_timeout_ms", p.first_byte_timeout_ms),
+        (".total_timeout_ms", p.total_timeout_ms),
+    ] {
+        if value == Some(0) {
+            return Err(error(field, "must be at least 1".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Deserialize a user's TOML file into `T`, every error one `InputError` line naming the line
@@ -92,7 +264,7 @@ mod tests {
         let e = Config::parse(Path::new("c.toml"), "theme = \"light\"\ncolour = 3\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "c.toml:2: field `colour`: unknown field `colour`, expected `theme`"
+            "c.toml:2: field `colour`: unknown field `colour`, expected `theme` or `providers`"
         );
     }
 
@@ -111,5 +283,68 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("c.toml:1: invalid TOML: "), "{text}");
         assert!(!text.contains('\n'));
+    }
+
+    const SERVE: &str =
+        "[providers.serve]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:8080/v1\"\n";
+
+    #[test]
+    fn a_provider_table_is_read_with_its_defaults() {
+        let text = format!("{SERVE}model = \"reprise-local-1\"\napi_key_env = \"SERVE_KEY\"\nheaders = {{ \"X-Team\" = \"lab\" }}\nfirst_byte_timeout_ms = 500\n");
+        let c = Config::parse(Path::new("c.toml"), &text).unwrap();
+        assert_eq!(c.providers.names(), ["serve"]);
+        assert_eq!(c.providers.file, Path::new("c.toml"));
+        let p = c.providers.get("serve").unwrap();
+        assert_eq!(p.kind, ProviderKind::Openai);
+        assert_eq!(p.model.as_deref(), Some("reprise-local-1"));
+        assert_eq!(p.api_key_env.as_deref(), Some("SERVE_KEY"));
+        assert_eq!(p.headers["X-Team"], "lab");
+        assert!(p.stream && p.logprobs);
+        assert_eq!(
+            (p.first_byte_timeout_ms, p.total_timeout_ms),
+            (Some(500), None)
+        );
+    }
+
+    fn error(text: &str) -> String {
+        Config::parse(Path::new("c.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn provider_mistakes_are_named_with_their_line() {
+        assert_eq!(
+            error(&format!("{SERVE}timeout = 3\n")),
+            "c.toml:4: field `providers.serve.timeout`: unknown field `timeout`, expected one of `kind`, `base_url`, `model`, `api_key_env`, `api_key_file`, `headers`, `stream`, `logprobs`, `connect_timeout_ms`, `first_byte_timeout_ms`, `total_timeout_ms`"
+        );
+        assert_eq!(
+            error("[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h\"\n"),
+            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected `openai`"
+        );
+        assert_eq!(
+            error("[providers.x]\nkind = \"openai\"\nbase_url = \"http://me:pw@h/v1\"\n"),
+            "c.toml:3: field `providers.x.base_url`: must not carry credentials (it is recorded in every session); use api_key_env"
+        );
+        assert_eq!(
+            error("[providers.x]\nkind = \"openai\"\nbase_url = \"ftp://h\"\n"),
+            "c.toml:3: field `providers.x.base_url`: expected an http:// or https:// URL, got `ftp://h`"
+        );
+        assert_eq!(
+            error(&format!("{SERVE}api_key_env = \"K\"\napi_key_file = \"k\"\n")),
+            "c.toml:5: field `providers.serve.api_key_file`: give api_key_env or api_key_file, not both"
+        );
+        assert_eq!(
+            error(&format!("{SERVE}headers = {{ Authorization = \"Bearer sk\" }}\n")),
+            "c.toml:4: field `providers.serve.headers`: header `Authorization` would record a credential in every session; put the key in api_key_env or api_key_file"
+        );
+        assert_eq!(
+            error("[providers.openai]\nkind = \"openai\"\nbase_url = \"http://h\"\n"),
+            "c.toml:1: field `providers.openai`: `openai` is a built-in provider; give this provider another name"
+        );
+        assert_eq!(
+            error(&format!("{SERVE}total_timeout_ms = 0\n")),
+            "c.toml:4: field `providers.serve.total_timeout_ms`: must be at least 1"
+        );
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::analysis::{AnalysisConfig, Analyzer, Snapshot, DEFAULT_PAIR_BUDGET};
 use crate::archive::{self, ArchiveWriter, Close, Header, SessionOutcome};
 use crate::conditions::{chat_request, conditions};
+use crate::config::Providers;
 use crate::error::InputError;
 use crate::protocol::Protocol;
 use crate::providers::Backend;
@@ -63,12 +64,26 @@ pub struct SessionSpec {
 }
 
 impl SessionSpec {
-    /// A session on `protocol` with a backend per target.
+    /// A session on `protocol` with a backend per target; providers are those of the user's
+    /// config.toml (see [`crate::config::config_dir`]).
     pub fn new(protocol: Protocol, out: Option<PathBuf>) -> Result<SessionSpec, InputError> {
+        let config = crate::config::Config::load_user()?;
+        SessionSpec::with_providers(protocol, out, &config.providers)
+    }
+
+    /// A session on `protocol`, its targets served by built-in or `providers`' backends.
+    pub fn with_providers(
+        protocol: Protocol,
+        out: Option<PathBuf>,
+        providers: &Providers,
+    ) -> Result<SessionSpec, InputError> {
+        for target in &protocol.targets {
+            crate::providers::check_callable(&protocol, target, providers)?;
+        }
         let backends = protocol
             .targets
             .iter()
-            .map(|t| crate::providers::backend_for(&protocol, t))
+            .map(|t| crate::providers::backend_with_providers(&protocol, t, providers))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SessionSpec {
             protocol,

@@ -74,7 +74,9 @@ fn a_config_with_an_unknown_key_is_refused() {
     let lines = stderr_lines(&o);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
-        lines[0].ends_with("config.toml:1: field `them`: unknown field `them`, expected `theme`"),
+        lines[0].ends_with(
+            "config.toml:1: field `them`: unknown field `them`, expected `theme` or `providers`"
+        ),
         "{}",
         lines[0]
     );

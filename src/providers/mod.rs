@@ -1,7 +1,9 @@
 //! Backends: one trait, one module per wire format. Each call returns what came back, or a
 //! classified failure; the runner turns either into a call record.
 
+pub mod key;
 pub mod local;
+pub mod openai;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::config::{ProviderKind, Providers};
 use crate::error::InputError;
 use crate::protocol::{Protocol, Target};
 
@@ -53,11 +56,27 @@ pub trait Backend: Send + Sync {
     fn request_body(&self, request: &ChatRequest) -> serde_json::Value;
     /// Where requests go, without secrets (`in-process` for the local model).
     fn endpoint(&self) -> String;
+    /// Extra request headers the user configured, for the conditions (never a secret: keys
+    /// travel separately and are not part of this).
+    fn headers(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure>;
 }
 
-/// The backend for a target. Only the built-in model exists in this version.
+/// The backend for a target, with only the built-in providers (`local`, `openai`).
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
+    backend_with_providers(protocol, target, &Providers::default())
+}
+
+/// The backend for a target: built in (`local`, `openai`) or configured in `[providers.NAME]`.
+/// Keys are read here, so a missing one stops the campaign before its first call.
+pub fn backend_with_providers(
+    protocol: &Protocol,
+    target: &Target,
+    providers: &Providers,
+) -> Result<Arc<dyn Backend>, InputError> {
+    let in_target = |message: String| format!("target `{}`: {message}", target.name);
     match target.provider.as_str() {
         "local" => local::LocalBackend::with_mode(target.mode, target.drift_after)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
@@ -67,12 +86,87 @@ pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backe
                     format!("cannot start the local model's batch decoder: {e}"),
                 )
             }),
-        other => Err(InputError::new(
-            &protocol.path,
-            format!(
-                "target `{}` uses provider `{other}`, which this version of reprise cannot call yet; run it with --target local",
-                target.name
-            ),
-        )),
+        "openai" => openai::OpenAiSettings::builtin(target.model.as_deref())
+            .and_then(openai::OpenAiBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|m| InputError::new(&protocol.path, in_target(m))),
+        name => match providers.get(name) {
+            Some(config) => match config.kind {
+                ProviderKind::Openai => {
+                    openai::OpenAiSettings::from_config(name, config, target.model.as_deref())
+                        .and_then(openai::OpenAiBackend::new)
+                        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+                        .map_err(|m| InputError::new(&providers.file, in_target(m)))
+                }
+            },
+            None => Err(not_callable(protocol, target)),
+        },
+    }
+}
+
+/// Whether this version can call `target` at all (a built-in kind it speaks, or a configured
+/// provider). Checked for every target before any key is read, so a protocol that cannot run
+/// says so first, not after the user has set up keys.
+pub fn check_callable(
+    protocol: &Protocol,
+    target: &Target,
+    providers: &Providers,
+) -> Result<(), InputError> {
+    match target.provider.as_str() {
+        "local" | "openai" => Ok(()),
+        name if providers.get(name).is_some() => Ok(()),
+        _ => Err(not_callable(protocol, target)),
+    }
+}
+
+fn not_callable(protocol: &Protocol, target: &Target) -> InputError {
+    InputError::new(
+        &protocol.path,
+        format!(
+            "target `{}` uses provider `{}`, which this version of reprise cannot call yet; run it with --target local",
+            target.name, target.provider
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"anthropic\"\nmodel = \"claude\"\n";
+
+    #[test]
+    fn a_target_nothing_can_call_is_found_before_any_key_is_read() {
+        let config = Config::parse(
+            Path::new("config.toml"),
+            "[providers.serve]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\napi_key_env = \"REPRISE_UNIT_SURELY_UNSET\"\n",
+        )
+        .unwrap();
+        let p =
+            Protocol::parse_with_providers(Path::new("r.toml"), REMOTE, &config.providers.names())
+                .unwrap();
+        let callable: Vec<bool> = p
+            .targets
+            .iter()
+            .map(|t| check_callable(&p, t, &config.providers).is_ok())
+            .collect();
+        assert_eq!(callable, [true, true, false]);
+        assert_eq!(
+            check_callable(&p, &p.targets[2], &config.providers)
+                .unwrap_err()
+                .to_string(),
+            "r.toml: target `anthropic/claude` uses provider `anthropic`, which this version of reprise cannot call yet; run it with --target local"
+        );
+        // The configured provider's missing key is named with the file that configures it.
+        let e = backend_with_providers(&p, &p.targets[1], &config.providers)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "config.toml: target `serve`: provider `serve` reads its API key from $REPRISE_UNIT_SURELY_UNSET, which is not set"
+        );
     }
 }

@@ -1,0 +1,334 @@
+//! The Chat Completions wire format, read: replies (whole or streamed chunk by chunk) into a
+//! `Reply`, and error responses into a classified `CallFailure`. No I/O here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::providers::{CallFailure, Reply};
+use crate::record::{ErrorClass, Usage};
+
+/// A server's text in a failure message is cut to this many characters.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// A whole reply, or one streamed chunk (`choices[].delta` instead of `message`).
+#[derive(Debug, Deserialize)]
+struct Completion {
+    id: Option<String>,
+    model: Option<String>,
+    system_fingerprint: Option<String>,
+    service_tier: Option<String>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    usage: Option<WireUsage>,
+    /// Mid-stream errors arrive after HTTP 200 as `data: {"error": …}`.
+    error: Option<WireError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    #[serde(default)]
+    index: u32,
+    message: Option<Message>,
+    delta: Option<Message>,
+    logprobs: Option<Logprobs>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Logprobs {
+    content: Option<Vec<TokenLogprob>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenLogprob {
+    token: String,
+    logprob: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: WireError,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireError {
+    message: Option<String>,
+    param: Option<String>,
+}
+
+/// A reply being assembled: from one whole body, or from chunks as they arrive.
+#[derive(Debug)]
+pub struct Assembly {
+    provider: String,
+    want_logprobs: bool,
+    text: String,
+    tokens: Vec<String>,
+    logprobs: Vec<f32>,
+    /// Some content came without its log-probabilities, so the tokens cannot be trusted.
+    tokens_incomplete: bool,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    served: BTreeMap<String, String>,
+    pub ttft: Option<Duration>,
+    /// `data: [DONE]` was seen.
+    pub done: bool,
+}
+
+impl Assembly {
+    pub fn new(provider: &str, want_logprobs: bool) -> Self {
+        Assembly {
+            provider: provider.to_string(),
+            want_logprobs,
+            text: String::new(),
+            tokens: Vec::new(),
+            logprobs: Vec::new(),
+            tokens_incomplete: false,
+            finish_reason: None,
+            usage: None,
+            served: BTreeMap::new(),
+            ttft: None,
+            done: false,
+        }
+    }
+
+    /// The reply of a non-streamed call.
+    pub fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
+        let reply: Completion = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        if reply.error.is_some() {
+            return Err(self.stream_error(reply.error));
+        }
+        if !reply
+            .choices
+            .iter()
+            .any(|c| c.index == 0 && c.message.is_some())
+        {
+            return Err(self.failure(
+                ErrorClass::MalformedResponse,
+                "returned no choices[0].message".into(),
+            ));
+        }
+        self.absorb(reply, |c| c.message.as_ref());
+        Ok(self.reply(None))
+    }
+
+    /// Takes one streamed event's data; `elapsed` is read when the first text arrives.
+    pub fn chunk(&mut self, data: &str, elapsed: impl Fn() -> Duration) -> Result<(), CallFailure> {
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk: Completion = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
+        if chunk.error.is_some() {
+            return Err(self.stream_error(chunk.error));
+        }
+        let first = self.text.is_empty();
+        self.absorb(chunk, |c| c.delta.as_ref());
+        if first && !self.text.is_empty() {
+            self.ttft = Some(elapsed());
+        }
+        Ok(())
+    }
+
+    /// The stream ended (cleanly or not); `cut` says the connection failed or an event was
+    /// left half-sent.
+    pub fn end_of_stream(
+        self,
+        cut: Option<String>,
+        request_id: Option<String>,
+    ) -> Result<Reply, CallFailure> {
+        if self.done {
+            return Ok(self.reply(request_id));
+        }
+        match cut {
+            Some(why) => Err(self.failure(
+                ErrorClass::TruncatedStream,
+                format!("stream cut before its end: {why}"),
+            )),
+            None if self.finish_reason.is_some() => Ok(self.reply(request_id)),
+            None => Err(self.failure(
+                ErrorClass::TruncatedStream,
+                "stream ended without a finish reason or [DONE]".into(),
+            )),
+        }
+    }
+
+    fn absorb(&mut self, reply: Completion, message: impl Fn(&Choice) -> Option<&Message>) {
+        let ids = [
+            ("model", &reply.model),
+            ("system_fingerprint", &reply.system_fingerprint),
+            ("service_tier", &reply.service_tier),
+            ("response_id", &reply.id),
+        ];
+        for (key, value) in ids {
+            if let Some(value) = value {
+                self.served
+                    .entry(key.to_string())
+                    .or_insert_with(|| value.clone());
+            }
+        }
+        if let Some(u) = &reply.usage {
+            if let (Some(prompt), Some(completion)) = (u.prompt_tokens, u.completion_tokens) {
+                self.usage = Some(Usage {
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                });
+            }
+        }
+        // n is never sent, so only choice 0 exists; anything else is ignored.
+        for choice in reply.choices.iter().filter(|c| c.index == 0) {
+            let content = message(choice)
+                .and_then(|m| m.content.as_deref())
+                .unwrap_or("");
+            self.text.push_str(content);
+            let token_logprobs = choice.logprobs.as_ref().and_then(|l| l.content.as_ref());
+            match token_logprobs {
+                Some(list) => {
+                    for t in list {
+                        self.tokens.push(t.token.clone());
+                        match t.logprob {
+                            Some(lp) => self.logprobs.push(lp as f32),
+                            None => self.tokens_incomplete = true,
+                        }
+                    }
+                }
+                None if !content.is_empty() => self.tokens_incomplete = true,
+                None => {}
+            }
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reason = Some(reason.clone());
+            }
+        }
+    }
+
+    fn reply(mut self, request_id: Option<String>) -> Reply {
+        if let Some(id) = request_id {
+            self.served.insert("request_id".into(), id);
+        }
+        // Tokens are kept only when they are exactly the text, each with its log-probability.
+        let trusted = self.want_logprobs
+            && !self.tokens_incomplete
+            && self.tokens.len() == self.logprobs.len()
+            && self.tokens.concat() == self.text;
+        let (tokens, logprobs) = if trusted {
+            (Some(self.tokens), Some(self.logprobs))
+        } else {
+            (None, None)
+        };
+        Reply {
+            text: self.text,
+            tokens,
+            logprobs,
+            finish_reason: self.finish_reason,
+            usage: self.usage,
+            served: self.served,
+            ttft: self.ttft,
+        }
+    }
+
+    fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
+        CallFailure {
+            class,
+            message: format!("provider `{}` {what}", self.provider),
+        }
+    }
+
+    fn malformed(&self, e: &serde_json::Error) -> CallFailure {
+        self.failure(
+            ErrorClass::MalformedResponse,
+            format!("sent a reply that is not the expected JSON ({e})"),
+        )
+    }
+
+    fn stream_error(&self, error: Option<WireError>) -> CallFailure {
+        let said = error
+            .and_then(|e| e.message)
+            .map(|m| format!(": {}", excerpt(&m)))
+            .unwrap_or_default();
+        self.failure(
+            ErrorClass::Server,
+            format!("reported an error mid-reply{said}"),
+        )
+    }
+}
+
+/// The failure an HTTP error status stands for. `retry_after` is the header's value.
+pub fn status_failure(
+    provider: &str,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> CallFailure {
+    let parsed: Option<WireError> = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error);
+    let server_says = match parsed.as_ref().and_then(|e| e.message.as_deref()) {
+        Some(m) => excerpt(m),
+        None => excerpt(&String::from_utf8_lossy(body)),
+    };
+    let said = if server_says.is_empty() {
+        String::new()
+    } else {
+        format!(": {server_says}")
+    };
+    let param = parsed.and_then(|e| e.param).filter(|p| !p.is_empty());
+    let (class, message) = match (status, param) {
+        (401 | 403, _) => (
+            ErrorClass::Auth,
+            format!("provider `{provider}` refused the credentials (HTTP {status}){said}"),
+        ),
+        (429, _) => {
+            let wait = retry_after
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(s) => format!(" (Retry-After {s} s)"),
+                    Err(_) => format!(" (Retry-After {})", excerpt(v)),
+                })
+                .unwrap_or_default();
+            (
+                ErrorClass::RateLimit,
+                format!("provider `{provider}` is rate limiting (HTTP 429){said}{wait}"),
+            )
+        }
+        (500..=599, _) => (
+            ErrorClass::Server,
+            format!("provider `{provider}` failed (HTTP {status}){said}"),
+        ),
+        (400, Some(param)) => (
+            ErrorClass::RefusedParameter,
+            format!(
+                "provider `{provider}` refused parameter `{}` (HTTP 400){said}",
+                excerpt(&param)
+            ),
+        ),
+        _ => (
+            ErrorClass::Other,
+            format!("provider `{provider}` answered HTTP {status}{said}"),
+        ),
+    };
+    CallFailure { class, message }
+}
+
+/// Server text made safe for a one-line message: control characters inert, whitespace
+/// collapsed, at most [`EXCERPT_CHARS`] characters.
+pub fn excerpt(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let safe = crate::text::inert(&one_line).into_owned();
+    if safe.chars().count() <= EXCERPT_CHARS {
+        return safe;
+    }
+    let mut cut: String = safe.chars().take(EXCERPT_CHARS).collect();
+    cut.push('…');
+    cut
+}
