@@ -20,6 +20,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -334,17 +335,10 @@ async fn generate(
 fn json_response(text: String, cut: bool, malformed: bool) -> Response {
     let half = text.len() / 2;
     let body = if cut {
-        // The declared length promises more than is sent: the client sees a cut body.
+        // Sent chunked, so the missing end of the body is what the client sees.
         let part = Bytes::from(text.as_bytes()[..half].to_vec());
-        let stream = futures_util::stream::iter([
-            Ok(part),
-            Err(std::io::Error::other(
-                "connection cut (simulated by --faults)",
-            )),
-        ]);
+        let stream = futures_util::stream::iter([Ok(part)]).chain(cut_connection());
         let mut r = Response::new(Body::from_stream(stream));
-        r.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -361,6 +355,17 @@ fn json_response(text: String, cut: bool, malformed: bool) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// Ends a body with an error, which makes the server drop the connection — after a pause, so
+/// what was sent before reaches the client first.
+fn cut_connection() -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err(std::io::Error::other(
+            "connection cut (simulated by --faults)",
+        ))
+    })
 }
 
 fn stream_response(
@@ -380,16 +385,15 @@ fn stream_response(
         let broken = chunks[middle].to_string();
         events[middle] = Ok(Bytes::from(response::event(&broken[..broken.len() / 2])));
     }
-    if cut {
+    let body = if cut {
         // Half the events, then the connection drops: no finish reason, no [DONE].
         events.truncate(middle);
-        events.push(Err(std::io::Error::other(
-            "stream cut (simulated by --faults)",
-        )));
+        Body::from_stream(futures_util::stream::iter(events).chain(cut_connection()))
     } else {
         events.push(Ok(Bytes::from_static(response::DONE.as_bytes())));
-    }
-    let mut r = Response::new(Body::from_stream(futures_util::stream::iter(events)));
+        Body::from_stream(futures_util::stream::iter(events))
+    };
+    let mut r = Response::new(body);
     *r.status_mut() = StatusCode::OK;
     let h = r.headers_mut();
     h.insert(
