@@ -525,3 +525,165 @@ fn each_fault_reaches_the_client_as_its_error_class() {
     let failure = call(&client(&server, Some(timeouts))).unwrap_err();
     assert_eq!(failure.class, ErrorClass::Timeout, "{failure:?}");
 }
+
+// --- `reprise run` with an openai-kind target pointed at `reprise serve` ---
+
+const BIN: &str = env!("CARGO_BIN_EXE_reprise");
+
+/// Runs `reprise run PROTOCOL --json` with a config naming `server` as provider `serve`.
+fn run_against(server: &Running, dir: &Path, protocol: &str, args: &[&str]) -> Value {
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[providers.serve]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"reprise-local-1\"\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let path = dir.join("p.toml");
+    std::fs::write(&path, protocol).unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("run")
+        .arg(&path)
+        .args(args)
+        .arg("--json")
+        .env("REPRISE_CONFIG_DIR", &config)
+        .env("REPRISE_DATA_DIR", dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn archived(summary: &Value) -> Vec<Value> {
+    std::fs::read_to_string(summary["archive"].as_str().unwrap())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "call")
+        .collect()
+}
+
+fn item<'a>(summary: &'a Value, target: &str) -> &'a Value {
+    let t = summary["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == target)
+        .unwrap();
+    &t["items"][0]
+}
+
+const FLOATS: &str = "Explain in one paragraph why floating-point addition is not associative.";
+
+#[test]
+fn an_openai_target_on_serve_gives_the_local_models_text_byte_for_byte() {
+    let server = Running::start(ServeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = format!(
+        "[protocol]\nname = \"over-http\"\n[prompt]\nuser = \"{FLOATS}\"\n[params]\ntemperature = 0.0\nmax_tokens = 120\n[campaign]\nrepeats = 64\nconcurrency = 16\n[[targets]]\nprovider = \"local\"\n[[targets]]\nprovider = \"serve\"\n"
+    );
+    let summary = run_against(&server, dir.path(), &protocol, &[]);
+    assert_eq!(item(&summary, "serve")["distinct_outputs"], 1, "{summary}");
+    assert_eq!(item(&summary, "serve")["ok"], 64);
+    let calls = archived(&summary);
+    let text = |target: &str| {
+        calls
+            .iter()
+            .find(|c| c["target"] == target)
+            .map(|c| c["output"].clone())
+            .unwrap()
+    };
+    assert_eq!(text("serve"), text("local"));
+    let over_http = calls.iter().find(|c| c["target"] == "serve").unwrap();
+    assert_eq!(over_http["served"]["model"], "reprise-local-1");
+    assert!(over_http["timing"]["ttft_ms"].is_number(), "{over_http}");
+    assert!(over_http["usage"]["completion_tokens"].as_u64() > Some(0));
+    assert_eq!(
+        over_http["tokens"].as_array().map(Vec::len),
+        over_http["logprobs"].as_array().map(Vec::len)
+    );
+    let verify = std::process::Command::new(BIN)
+        .args(["verify", summary["archive"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[test]
+fn batched_serve_splits_at_temperature_zero_only_under_concurrency() {
+    let server = Running::start(ServeConfig {
+        mode: DecodeMode::Batched,
+        ..ServeConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = format!(
+        "[protocol]\nname = \"batched-over-http\"\n[prompt]\nuser = \"{FLOATS}\"\n[params]\ntemperature = 0.0\nmax_tokens = 160\n[[targets]]\nprovider = \"serve\"\n"
+    );
+    let crowded = run_against(
+        &server,
+        dir.path(),
+        &protocol,
+        &["--repeats", "200", "--concurrency", "32"],
+    );
+    let it = item(&crowded, "serve");
+    assert!(it["distinct_outputs"].as_u64() > Some(1), "{crowded}");
+    assert!(it["first_divergence"]["index"].as_u64() >= Some(5), "{it}");
+    let fingerprints: std::collections::BTreeSet<String> = archived(&crowded)
+        .iter()
+        .map(|c| {
+            c["served"]["system_fingerprint"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        1,
+        "one server, one identity: {fingerprints:?}"
+    );
+    assert!(fingerprints.iter().all(|f| f.contains("_batched_")));
+    let alone = run_against(
+        &server,
+        dir.path(),
+        &protocol,
+        &["--repeats", "30", "--concurrency", "1"],
+    );
+    assert_eq!(item(&alone, "serve")["distinct_outputs"], 1, "{alone}");
+}
+
+#[test]
+fn a_silent_update_on_serve_shows_as_a_second_served_identity() {
+    let server = Running::start(ServeConfig {
+        drift_after: Some(20),
+        ..ServeConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = "[protocol]\nname = \"drift-over-http\"\n[prompt]\nuser = \"Write a short poem about the sea.\"\n[params]\ntemperature = 0.0\nmax_tokens = 40\n[[targets]]\nprovider = \"serve\"\n";
+    let summary = run_against(
+        &server,
+        dir.path(),
+        protocol,
+        &["--repeats", "40", "--concurrency", "1"],
+    );
+    let served = summary["targets"][0]["served"].as_array().unwrap();
+    assert_eq!(served.len(), 2, "{summary}");
+    assert_eq!(served[1]["first"]["call"], 20);
+    assert_eq!(served[0]["fields"]["model"], served[1]["fields"]["model"]);
+    assert_ne!(
+        served[0]["fields"]["system_fingerprint"],
+        served[1]["fields"]["system_fingerprint"]
+    );
+    assert_eq!(item(&summary, "serve")["distinct_outputs"], 2);
+}
