@@ -327,7 +327,11 @@ fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
             Ok(theme) => theme,
             Err(e) => return fail(e, EXIT_INPUT),
         };
-    let mut picker = PickerState::discover();
+    let config = match crate::config::Config::load_user() {
+        Ok(c) => c,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let mut picker = PickerState::discover(config.providers);
     let start = match args.protocol {
         Some(protocol) => match (CampaignArgs {
             protocol: {

@@ -30,13 +30,20 @@ pub fn conditions(protocol: &Protocol, backends: &[&dyn Backend]) -> Value {
                     })
                 })
                 .collect();
-            json!({
+            let mut t = json!({
                 "name": target.name,
                 "provider": target.provider,
                 "model": target.model,
                 "endpoint": backend.endpoint(),
                 "requests": requests,
-            })
+            });
+            // Extra headers change what is sent; left out when there are none, so the
+            // identities of sessions without them still hold.
+            let headers = backend.headers();
+            if !headers.is_empty() {
+                t["headers"] = json!(headers);
+            }
+            t
         })
         .collect();
     json!({

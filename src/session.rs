@@ -64,11 +64,10 @@ pub struct SessionSpec {
 }
 
 impl SessionSpec {
-    /// A session on `protocol` with a backend per target; providers are those of the user's
-    /// config.toml (see [`crate::config::config_dir`]).
+    /// A session on `protocol` with a backend per target, built-in providers only (`local`,
+    /// `openai`); see [`SessionSpec::with_providers`] for the user's configured ones.
     pub fn new(protocol: Protocol, out: Option<PathBuf>) -> Result<SessionSpec, InputError> {
-        let config = crate::config::Config::load_user()?;
-        SessionSpec::with_providers(protocol, out, &config.providers)
+        SessionSpec::with_providers(protocol, out, &Providers::default())
     }
 
     /// A session on `protocol`, its targets served by built-in or `providers`' backends.

@@ -125,6 +125,14 @@ async fn reprise_run_against_a_configured_server_archives_what_was_served() {
         archive.contains(r#""stream_options":{"include_usage":true}"#),
         "{archive}"
     );
+    // Extra headers are sent, and are part of the conditions the identity covers.
+    let header = lines.iter().find(|l| l["kind"] == "header").unwrap();
+    let target = &header["conditions"]["targets"][0];
+    assert_eq!(target["headers"], json!({"X-Team": "lab"}), "{header}");
+    assert!(server
+        .received()
+        .iter()
+        .all(|r| r.headers["x-team"] == "lab"));
     for (what, text) in [
         ("archive", archive.as_str()),
         ("stdout", &stdout),

@@ -329,7 +329,7 @@ pub async fn drive<B: ratatui::backend::Backend>(
             }
             Effect::Launch(protocol) => {
                 dirty = true;
-                let spec = SessionSpec::new(*protocol, None);
+                let spec = SessionSpec::with_providers(*protocol, None, &app.picker.providers);
                 start_campaign(&mut app, &mut running, &mut last, spec);
             }
             Effect::Relaunch => {

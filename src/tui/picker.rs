@@ -8,7 +8,9 @@
 mod edit;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::config::Providers;
 use crate::protocol::samples::{sample_path, DEFAULT_DEMO, SAMPLES};
 use crate::protocol::Protocol;
 
@@ -51,10 +53,18 @@ pub struct Entry {
     pub prompt_slot: Option<PromptSlot>,
     /// Index into `target_choices()`.
     pub target: usize,
+    /// Provider names from the user's config, valid in `provider = …` besides the built-ins.
+    configured: Arc<[String]>,
 }
 
 impl Entry {
-    fn new(name: String, origin: Origin, path: PathBuf, text: String) -> Entry {
+    fn new(
+        name: String,
+        origin: Origin,
+        path: PathBuf,
+        text: String,
+        configured: Arc<[String]>,
+    ) -> Entry {
         let mut entry = Entry {
             name,
             description: String::new(),
@@ -65,6 +75,7 @@ impl Entry {
             parsed: Err(String::new()),
             prompt_slot: None,
             target: 0,
+            configured,
         };
         entry.reparse();
         if let Ok(p) = &entry.parsed {
@@ -75,7 +86,8 @@ impl Entry {
     }
 
     fn reparse(&mut self) {
-        self.parsed = Protocol::parse(&self.path, &self.text).map_err(|e| e.to_string());
+        self.parsed = Protocol::parse_with_providers(&self.path, &self.text, &self.configured)
+            .map_err(|e| e.to_string());
         self.prompt_slot = edit::prompt_slot(&self.text);
     }
 
@@ -176,16 +188,28 @@ pub struct PickerState {
     pub notice: Option<String>,
     /// `config_dir()/protocols`: listed, and where `w` saves.
     pub user_dir: Option<PathBuf>,
+    /// The user's configured providers: protocols may name them, launches call them.
+    pub providers: Providers,
 }
 
 impl PickerState {
-    /// The sample protocols and the user's own.
-    pub fn discover() -> Self {
-        PickerState::discover_in(crate::config::config_dir().map(|d| d.join("protocols")))
+    /// The sample protocols and the user's own (from `config_dir()/protocols`), with the
+    /// providers of the user's config.
+    pub fn discover(providers: Providers) -> Self {
+        PickerState::discover_with(
+            crate::config::config_dir().map(|d| d.join("protocols")),
+            providers,
+        )
     }
 
-    /// As `discover`, with the user's protocols read from `user_dir` (tests use a tempdir).
+    /// The samples and the protocols in `user_dir`, with the built-in providers only.
     pub fn discover_in(user_dir: Option<PathBuf>) -> Self {
+        PickerState::discover_with(user_dir, Providers::default())
+    }
+
+    /// The samples and the protocols in `user_dir`, which may name `providers`.
+    pub fn discover_with(user_dir: Option<PathBuf>, providers: Providers) -> Self {
+        let configured: Arc<[String]> = providers.names().into();
         let mut samples: Vec<Entry> = SAMPLES
             .iter()
             .map(|(stem, text)| {
@@ -194,6 +218,7 @@ impl PickerState {
                     Origin::Sample,
                     sample_path(stem),
                     text.to_string(),
+                    configured.clone(),
                 )
             })
             .collect();
@@ -201,11 +226,12 @@ impl PickerState {
         samples.sort_by_key(|e| e.name != DEFAULT_DEMO);
         let mut entries = samples;
         if let Some(dir) = &user_dir {
-            entries.extend(user_entries(dir));
+            entries.extend(user_entries(dir, &configured));
         }
         PickerState {
             entries,
             user_dir,
+            providers,
             ..PickerState::default()
         }
     }
@@ -221,7 +247,8 @@ impl PickerState {
             self.selected = i;
             return;
         }
-        let Some(entry) = user_entry(path.to_path_buf()) else {
+        let configured: Arc<[String]> = self.providers.names().into();
+        let Some(entry) = user_entry(path.to_path_buf(), configured) else {
             return;
         };
         self.entries.push(entry);
@@ -353,9 +380,11 @@ impl PickerState {
         };
         let edited = edit::set_field(&entry.text, field, typed)
             .map_err(|e| format!("{}: {e}", entry.path.display()))
-            .and_then(|text| match Protocol::parse(&entry.path, &text) {
-                Ok(_) => Ok(text),
-                Err(e) => Err(e.to_string()),
+            .and_then(|text| {
+                match Protocol::parse_with_providers(&entry.path, &text, &entry.configured) {
+                    Ok(_) => Ok(text),
+                    Err(e) => Err(e.to_string()),
+                }
             });
         match edited {
             Ok(text) => {
@@ -401,7 +430,8 @@ impl PickerState {
                     sample.text = sample.original.clone();
                     sample.reparse();
                     let stem = file_stem(&path);
-                    let mut saved = Entry::new(stem, Origin::User, path.clone(), text);
+                    let configured = sample.configured.clone();
+                    let mut saved = Entry::new(stem, Origin::User, path.clone(), text, configured);
                     saved.target = target;
                     self.entries.push(saved);
                     self.selected = self.entries.len() - 1;
@@ -420,7 +450,7 @@ fn file_stem(path: &Path) -> String {
 }
 
 /// `*.toml` in `dir`, by file name; unreadable or invalid files are listed with their error.
-fn user_entries(dir: &Path) -> Vec<Entry> {
+fn user_entries(dir: &Path, configured: &Arc<[String]>) -> Vec<Entry> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -430,16 +460,19 @@ fn user_entries(dir: &Path) -> Vec<Entry> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
         .collect();
     paths.sort();
-    paths.into_iter().filter_map(user_entry).collect()
+    paths
+        .into_iter()
+        .filter_map(|p| user_entry(p, configured.clone()))
+        .collect()
 }
 
 /// A protocol file of the user's, listed even when it cannot be read (with why).
-fn user_entry(path: PathBuf) -> Option<Entry> {
+fn user_entry(path: PathBuf, configured: Arc<[String]>) -> Option<Entry> {
     let stem = file_stem(&path);
     Some(match std::fs::read_to_string(&path) {
-        Ok(text) => Entry::new(stem, Origin::User, path, text),
+        Ok(text) => Entry::new(stem, Origin::User, path, text, configured),
         Err(e) => {
-            let mut entry = Entry::new(stem, Origin::User, path.clone(), String::new());
+            let mut entry = Entry::new(stem, Origin::User, path.clone(), String::new(), configured);
             entry.parsed = Err(format!("{}: cannot read: {e}", path.display()));
             entry
         }

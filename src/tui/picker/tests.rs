@@ -495,3 +495,40 @@ fn a_protocol_from_the_command_line_is_listed_and_selected() {
     picker.select_file(&path);
     assert_eq!(picker.entries.len(), n + 1);
 }
+
+#[test]
+fn protocols_may_name_the_users_configured_providers() {
+    const SERVED: &str = "[protocol]\nname = \"served\"\n[prompt]\nuser = \"hi\"\n[[targets]]\nprovider = \"serve\"\n";
+    let dir = user_dir(&[("served.toml", SERVED)]);
+    // Without the config, `serve` is unknown and the entry says so.
+    let plain = PickerState::discover_in(Some(dir.path().to_path_buf()));
+    let entry = plain.entries.iter().find(|e| e.name == "served").unwrap();
+    assert!(
+        entry
+            .parsed
+            .as_ref()
+            .is_err_and(|e| e.contains("unknown provider `serve`")),
+        "{:?}",
+        entry.parsed
+    );
+    let config = crate::config::Config::parse(
+        std::path::Path::new("config.toml"),
+        "[providers.serve]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:8080/v1\"\nmodel = \"reprise-local-1\"\n",
+    )
+    .unwrap();
+    let mut picker = PickerState::discover_with(Some(dir.path().to_path_buf()), config.providers);
+    select(&mut picker, "served");
+    assert!(picker.entries[picker.selected].parsed.is_ok());
+    // Edits are validated against the same providers.
+    type_into(&mut picker, Field::Repeats, "7");
+    assert_eq!(picker.error, None);
+    let protocol = picker.entries[picker.selected].parsed.clone().unwrap();
+    assert_eq!(protocol.campaign.repeats, 7);
+    // And the launch finds the configured backend.
+    let spec =
+        crate::session::SessionSpec::with_providers(protocol, None, &picker.providers).unwrap();
+    assert_eq!(
+        spec.backends[0].endpoint(),
+        "http://127.0.0.1:8080/v1/chat/completions"
+    );
+}
