@@ -13,6 +13,9 @@
 //!
 //! Nothing here but `cli`, `report` and `tui` writes to a terminal.
 
+/// This build of reprise, as served identities name it (`reprise-0.1.0`).
+pub const BUILD: &str = concat!("reprise-", env!("CARGO_PKG_VERSION"));
+
 pub mod analysis;
 pub mod archive;
 pub mod cli;

@@ -130,6 +130,7 @@ impl Backend for LocalBackend {
         let mut served = BTreeMap::new();
         served.insert("model".into(), model.name().to_string());
         served.insert("revision".into(), model.revision().to_string());
+        served.insert("build".into(), crate::BUILD.to_string());
         served.insert("mode".into(), self.mode().as_str().to_string());
         Ok(Reply {
             usage: Some(Usage {

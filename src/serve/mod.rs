@@ -41,7 +41,7 @@ pub fn model_id() -> &'static str {
 
 /// This server's build, as reported in the served identity.
 pub fn build() -> String {
-    format!("reprise-{}", env!("CARGO_PKG_VERSION"))
+    crate::BUILD.to_string()
 }
 
 /// When the model was "released", for `/v1/models` (fixed: the weights never change on their
