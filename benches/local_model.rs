@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(tokens));
     for (name, order) in [
         ("batch_invariant", ReductionOrder::Sequential),
-        ("batched", order_for(32)),
+        ("batched", order_for(32, 0)),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -465,6 +465,11 @@ impl<'a> Stepper<'a> {
         self.prompt_tokens
     }
 
+    /// Tokens in this sequence's context so far: its prompt and what it has generated.
+    pub fn context_tokens(&self) -> usize {
+        self.prompt_tokens as usize + self.tokens.len()
+    }
+
     /// Decodes one prose token with `order`; true once the prose is over.
     pub fn step(&mut self, order: ReductionOrder) -> bool {
         if self.done || self.step >= self.prose_budget {
