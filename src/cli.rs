@@ -68,7 +68,7 @@ pub enum Command {
         reprise serve --drift-after 100         # a silent model update after 100 completions\n  \
         reprise serve --faults 429=0.05,500=0.02,stall=0.01,cut=0.01,malformed=0.01\n\n\
         Then: curl -s localhost:8080/v1/chat/completions -H 'content-type: application/json' \\\n    \
-        -d '{\"model\":\"reprise-local-1\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about Richard Feynman.\"}]}'")]
+        -d '{\"model\":\"reprise-local-1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}'")]
     Serve(ServeArgs),
     /// List saved sessions: time, protocol, identity, calls, consistency.
     #[command(after_help = "Example:\n  reprise sessions")]
@@ -122,7 +122,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MODE", default_value = "batch-invariant", value_parser = parse_mode)]
     pub mode: crate::protocol::DecodeMode,
     /// Faults to inject per request, e.g. 429=0.05,500=0.02,stall=0.01,cut=0.01,malformed=0.01.
-    #[arg(long, value_name = "SPEC", default_value = "")]
+    #[arg(long, value_name = "SPEC", default_value = "none")]
     pub faults: crate::serve::Faults,
     /// Silently update the model (another weights revision) after N completions.
     #[arg(long, value_name = "N")]

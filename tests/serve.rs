@@ -687,3 +687,64 @@ fn a_silent_update_on_serve_shows_as_a_second_served_identity() {
     );
     assert_eq!(item(&summary, "serve")["distinct_outputs"], 2);
 }
+
+#[test]
+fn the_serve_command_prints_where_it_listens_answers_and_stops_on_ctrl_c() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--mode", "batched"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback());
+    let mut rest = String::new();
+    stdout.read_line(&mut rest).unwrap();
+    assert!(
+        rest.contains("mode batched") && rest.contains(LocalModel::builtin().revision()),
+        "{rest}"
+    );
+    assert_eq!(chat(addr, &request(false)).status, 200);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 requests: 1 completions"), "{stderr}");
+}
+
+#[test]
+fn bad_serve_options_are_one_line_and_exit_2() {
+    for (args, expected) in [
+        (vec!["--faults", "404=0.1"], "unknown fault `404`"),
+        (vec!["--faults", "429=0.7,500=0.7"], "more than 1"),
+        (
+            vec!["--mode", "fast"],
+            "expected batch-invariant or batched",
+        ),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .arg("serve")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -79,8 +79,12 @@ impl Faults {
 impl FromStr for Faults {
     type Err = String;
 
-    /// `429=0.05,500=0.02,…`; every name at most once, each rate in [0, 1], their sum ≤ 1.
+    /// `429=0.05,500=0.02,…` (or `none`); every name at most once, each rate in [0, 1], their
+    /// sum ≤ 1.
     fn from_str(s: &str) -> Result<Faults, String> {
+        if s.trim() == "none" {
+            return Ok(Faults::none());
+        }
         let mut rates: Vec<(Fault, f64)> = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((name, rate)) = part.split_once('=') else {
@@ -178,6 +182,7 @@ mod tests {
         assert_eq!(err("cut=0.1,cut=0.2"), "fault `cut` is given twice");
         assert!(err("429=0.6,500=0.6").contains("more than 1"));
         assert!("".parse::<Faults>().unwrap().is_empty());
+        assert!("none".parse::<Faults>().unwrap().is_empty());
         assert_eq!(
             "429=1".parse::<Faults>().unwrap().pick(0.999),
             Some(Fault::RateLimit)
