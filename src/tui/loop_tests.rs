@@ -55,8 +55,9 @@ async fn pause_holds_resume_goes_on_stop_closes_and_relaunch_starts_a_new_sessio
     // Once the calls in flight are in, the view says so though no record follows: the
     // session reports the lull and the throttled snapshot is sent.
     wait_for(&last, "· 0 in flight", None).await;
-    // Calls in flight finish; then the count holds while paused.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The in-flight gauge drops as calls end, a moment before their records are counted
+    // (the throttled snapshot follows within QUIET); then the count holds while paused.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let held = calls_done(&last.lock().unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
