@@ -254,10 +254,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             if self.calls.fetch_add(1, Ordering::SeqCst) % 3 == 2 {
-                return Err(CallFailure {
-                    class: ErrorClass::Server,
-                    message: "500".into(),
-                });
+                return Err(CallFailure::new(ErrorClass::Server, "500"));
             }
             Ok(Reply {
                 text: "x".into(),

@@ -116,15 +116,16 @@ impl Backend for LocalBackend {
         let g = Self::gen_request(request);
         let model = self.drift.next();
         let generation = match &self.batch {
-            Some(engine) => engine.generate(model, g).await.ok_or_else(|| CallFailure {
-                class: ErrorClass::Other,
-                message: "the local model's batch decoder stopped".into(),
+            Some(engine) => engine.generate(model, g).await.ok_or_else(|| {
+                CallFailure::new(ErrorClass::Other, "the local model's batch decoder stopped")
             })?,
             None => tokio::task::spawn_blocking(move || model.generate(&g))
                 .await
-                .map_err(|e| CallFailure {
-                    class: ErrorClass::Other,
-                    message: format!("the local model's worker stopped: {e}"),
+                .map_err(|e| {
+                    CallFailure::new(
+                        ErrorClass::Other,
+                        format!("the local model's worker stopped: {e}"),
+                    )
                 })?,
         };
         let mut served = BTreeMap::new();

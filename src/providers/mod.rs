@@ -46,7 +46,34 @@ pub struct Reply {
 #[error("{class:?}: {message}")]
 pub struct CallFailure {
     pub class: ErrorClass,
+    /// One sentence; never a secret.
     pub message: String,
+    /// How long the server asked the caller to wait before trying again (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// Part of a successful reply had arrived: such a call is never retried, since the
+    /// server may have done (and billed) the work.
+    pub after_first_byte: bool,
+}
+
+impl CallFailure {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> CallFailure {
+        CallFailure {
+            class,
+            message: message.into(),
+            retry_after: None,
+            after_first_byte: false,
+        }
+    }
+
+    pub fn with_retry_after(mut self, wait: Option<Duration>) -> CallFailure {
+        self.retry_after = wait;
+        self
+    }
+
+    pub fn after_first_byte(mut self) -> CallFailure {
+        self.after_first_byte = true;
+        self
+    }
 }
 
 #[async_trait]

@@ -234,10 +234,7 @@ const MODAL: &str = "The printing press spread across Europe within fifty years,
 
 pub fn scripted_output(user: &str, call: u32) -> Result<String, CallFailure> {
     if call % 20 == 7 {
-        return Err(CallFailure {
-            class: ErrorClass::Timeout,
-            message: "scripted timeout".into(),
-        });
+        return Err(CallFailure::new(ErrorClass::Timeout, "scripted timeout"));
     }
     let text = match call % 10 {
         3 | 8 => MODAL.replace("fifty years", "a few decades"),

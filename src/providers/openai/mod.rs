@@ -7,6 +7,7 @@ pub mod sse;
 pub mod wire;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -187,14 +188,21 @@ impl OpenAiBackend {
     }
 
     fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
-        CallFailure {
+        CallFailure::new(
             class,
-            message: format!("provider `{}` {what}", self.settings.provider),
-        }
+            format!("provider `{}` {what}", self.settings.provider),
+        )
     }
 
     /// One attempt, without the total deadline (the caller applies it).
-    async fn exchange(&self, body: Value, started: Instant) -> Result<Reply, CallFailure> {
+    /// `replying` is set once a success status has arrived: from then on a failure is never
+    /// retried.
+    async fn exchange(
+        &self,
+        body: Value,
+        started: Instant,
+        replying: &AtomicBool,
+    ) -> Result<Reply, CallFailure> {
         let mut request = self
             .client
             .post(&self.endpoint)
@@ -220,6 +228,8 @@ impl OpenAiBackend {
         let status = response.status();
         if !status.is_success() {
             let retry_after = header("retry-after");
+            let wait =
+                wire::retry_wait(header("retry-after-ms").as_deref(), retry_after.as_deref());
             // An error body that cannot be read still has its status to classify by.
             let body = read_capped(&mut response, ERROR_BODY_LIMIT)
                 .await
@@ -229,8 +239,29 @@ impl OpenAiBackend {
                 status.as_u16(),
                 retry_after.as_deref(),
                 &body,
-            ));
+            )
+            .with_retry_after(wait));
         }
+        replying.store(true, Ordering::Relaxed);
+        self.read_reply(response, started, request_id)
+            .await
+            .map_err(CallFailure::after_first_byte)
+    }
+
+    /// A success status arrived: the body, whole or streamed.
+    async fn read_reply(
+        &self,
+        mut response: reqwest::Response,
+        started: Instant,
+        request_id: Option<String>,
+    ) -> Result<Reply, CallFailure> {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let assembly = Assembly::new(&self.settings.provider, self.settings.logprobs);
         let content_type = header(CONTENT_TYPE.as_str()).unwrap_or_default();
         let media = content_type.split(';').next().unwrap_or("").trim();
@@ -401,16 +432,25 @@ impl Backend for OpenAiBackend {
         let started = Instant::now();
         let total = self.settings.timeouts.total;
         let body = self.request_body(request);
-        let result = match tokio::time::timeout(total, self.exchange(body, started)).await {
-            Ok(result) => result,
-            Err(_) => Err(self.failure(
-                ErrorClass::Timeout,
-                format!(
-                    "gave no complete reply within {} (total_timeout_ms)",
-                    seconds(total)
-                ),
-            )),
-        };
+        let replying = AtomicBool::new(false);
+        let result =
+            match tokio::time::timeout(total, self.exchange(body, started, &replying)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let failure = self.failure(
+                        ErrorClass::Timeout,
+                        format!(
+                            "gave no complete reply within {} (total_timeout_ms)",
+                            seconds(total)
+                        ),
+                    );
+                    Err(if replying.load(Ordering::Relaxed) {
+                        failure.after_first_byte()
+                    } else {
+                        failure
+                    })
+                }
+            };
         // A server may quote the key back (OpenAI does, for a wrong one).
         result.map_err(|mut failure| {
             if let Some(key) = &self.settings.key {

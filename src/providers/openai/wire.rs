@@ -239,10 +239,7 @@ impl Assembly {
     }
 
     fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
-        CallFailure {
-            class,
-            message: format!("provider `{}` {what}", self.provider),
-        }
+        CallFailure::new(class, format!("provider `{}` {what}", self.provider))
     }
 
     fn malformed(&self, e: &serde_json::Error) -> CallFailure {
@@ -262,6 +259,18 @@ impl Assembly {
             format!("reported an error mid-reply{said}"),
         )
     }
+}
+
+/// How long the server asked to wait: `retry-after-ms` (OpenAI's), else `Retry-After` in
+/// seconds. An HTTP-date form is not read (no provider in reference/providers.md sends one).
+pub fn retry_wait(retry_after_ms: Option<&str>, retry_after: Option<&str>) -> Option<Duration> {
+    let ms = retry_after_ms
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|ms| ms / 1000.0);
+    let secs = retry_after.and_then(|v| v.trim().parse::<f64>().ok());
+    ms.or(secs)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }
 
 /// The failure an HTTP error status stands for. `retry_after` is the header's value.
@@ -317,7 +326,7 @@ pub fn status_failure(
             format!("provider `{provider}` answered HTTP {status}{said}"),
         ),
     };
-    CallFailure { class, message }
+    CallFailure::new(class, message)
 }
 
 /// Server text made safe for a one-line message: control characters inert, whitespace
