@@ -499,6 +499,10 @@ impl Progress {
 
     fn record(&self, record: &crate::record::CallRecord) {
         if let Some(bar) = &self.bar {
+            if record.retried {
+                bar.set_message("· retrying");
+                return;
+            }
             if record.status != crate::record::CallStatus::Ok {
                 bar.set_message("· errors seen");
             }

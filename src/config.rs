@@ -93,6 +93,9 @@ pub struct ProviderConfig {
     pub connect_timeout_ms: Option<u64>,
     pub first_byte_timeout_ms: Option<u64>,
     pub total_timeout_ms: Option<u64>,
+    /// Attempts after the first for rate limits, server errors, connection failures and
+    /// timeouts before any reply (default 2; 0 turns retries off).
+    pub max_retries: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -316,7 +319,7 @@ mod tests {
     fn provider_mistakes_are_named_with_their_line() {
         assert_eq!(
             error(&format!("{SERVE}timeout = 3\n")),
-            "c.toml:4: field `providers.serve.timeout`: unknown field `timeout`, expected one of `kind`, `base_url`, `model`, `api_key_env`, `api_key_file`, `headers`, `stream`, `logprobs`, `connect_timeout_ms`, `first_byte_timeout_ms`, `total_timeout_ms`"
+            "c.toml:4: field `providers.serve.timeout`: unknown field `timeout`, expected one of `kind`, `base_url`, `model`, `api_key_env`, `api_key_file`, `headers`, `stream`, `logprobs`, `connect_timeout_ms`, `first_byte_timeout_ms`, `total_timeout_ms`, `max_retries`"
         );
         assert_eq!(
             error("[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h\"\n"),

@@ -748,3 +748,57 @@ fn bad_serve_options_are_one_line_and_exit_2() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_campaign_through_transient_faults_ends_with_every_call_once_and_the_retries_archived() {
+    let server = Running::start(ServeConfig {
+        retry_after: 0,
+        seed: Some(3),
+        ..with_faults("429=0.05,500=0.05")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = "[protocol]\nname = \"faulty\"\n[prompt]\nuser = \"Tell me about Richard Feynman.\"\n[params]\ntemperature = 0.0\nmax_tokens = 20\n[[targets]]\nprovider = \"serve\"\n";
+    let summary = run_against(
+        &server,
+        dir.path(),
+        protocol,
+        &["--repeats", "200", "--concurrency", "16"],
+    );
+    let it = item(&summary, "serve");
+    assert_eq!(it["calls"], 200, "{it}");
+    let retries: u64 = it["retries_by_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(retries >= 5, "about 10% of 200 attempts fail: {it}");
+    // Three failures in a row is a 1-in-1000 event per call.
+    assert!(it["ok"].as_u64() >= Some(198), "{it}");
+    let calls = archived(&summary);
+    assert_eq!(calls.len() as u64, 200 + retries);
+    let mut outcomes: Vec<u64> = calls
+        .iter()
+        .filter(|c| c["retried"] != true)
+        .map(|c| c["call"].as_u64().unwrap())
+        .collect();
+    outcomes.sort_unstable();
+    assert_eq!(
+        outcomes,
+        (0..200).collect::<Vec<u64>>(),
+        "each call exactly once"
+    );
+    for r in calls.iter().filter(|c| c["retried"] == true) {
+        assert!(
+            matches!(r["error"]["class"].as_str(), Some("rate_limit" | "server")),
+            "{r}"
+        );
+        assert!(
+            calls
+                .iter()
+                .any(|n| n["call"] == r["call"]
+                    && n["attempt"] == r["attempt"].as_u64().unwrap() + 1),
+            "{r}"
+        );
+    }
+}

@@ -76,6 +76,67 @@ impl CallFailure {
     }
 }
 
+/// How a target's failed calls are tried again. Only transient failures are retried — rate
+/// limits, server errors, connection failures and timeouts — and never once a reply had begun.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub max_retries: u32,
+    /// The first backoff; it doubles with each retry up to `cap`.
+    pub base: Duration,
+    pub cap: Duration,
+    /// A server asking for a longer wait than this is not retried (the call fails).
+    pub max_server_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// As OpenAI's own SDK: 2 retries, 0.5 s doubling to 8 s, Retry-After honoured up to 120 s.
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 2,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(8),
+            max_server_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_retries: 0,
+        base: Duration::ZERO,
+        cap: Duration::ZERO,
+        max_server_wait: Duration::ZERO,
+    };
+
+    /// How long to wait before retrying after `failure` on attempt `attempt` (1-based), or
+    /// None when it is not to be retried. `jitter` in [0, 1) spreads the backoff over
+    /// 75–100% of its value so that clients failing together do not retry together.
+    pub fn wait(&self, failure: &CallFailure, attempt: u32, jitter: f64) -> Option<Duration> {
+        let transient = matches!(
+            failure.class,
+            ErrorClass::RateLimit
+                | ErrorClass::Server
+                | ErrorClass::Connection
+                | ErrorClass::Timeout
+        );
+        if !transient || failure.after_first_byte || attempt > self.max_retries {
+            return None;
+        }
+        match failure.retry_after {
+            Some(wait) if wait > self.max_server_wait => None,
+            Some(wait) => Some(wait),
+            None => {
+                let doubling = 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+                let backoff = (self.base.as_secs_f64() * doubling).min(self.cap.as_secs_f64());
+                Some(Duration::from_secs_f64(
+                    backoff * (0.75 + 0.25 * jitter.clamp(0.0, 1.0)),
+                ))
+            }
+        }
+    }
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync {
     /// The exact request body this backend sends for `request` (recorded in the conditions,
@@ -89,6 +150,10 @@ pub trait Backend: Send + Sync {
         BTreeMap::new()
     }
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure>;
+    /// How this target's failed calls are retried.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
 }
 
 /// The backend for a target, with only the built-in providers (`local`, `openai`).

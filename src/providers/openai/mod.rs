@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{json, Value};
 
 use super::key::{self, ApiKey};
-use super::{Backend, CallFailure, ChatRequest, Reply};
+use super::{Backend, CallFailure, ChatRequest, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use sse::SseDecoder;
@@ -67,6 +67,7 @@ pub struct OpenAiSettings {
     pub stream: bool,
     pub logprobs: bool,
     pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
 }
 
 impl OpenAiSettings {
@@ -81,6 +82,7 @@ impl OpenAiSettings {
             stream: true,
             logprobs: true,
             timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -103,6 +105,9 @@ impl OpenAiSettings {
         s.headers = config.headers.clone();
         s.stream = config.stream;
         s.logprobs = config.logprobs;
+        if let Some(n) = config.max_retries {
+            s.retry.max_retries = n;
+        }
         let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
         let d = Timeouts::default();
         s.timeouts = Timeouts {
@@ -426,6 +431,10 @@ impl Backend for OpenAiBackend {
 
     fn headers(&self) -> BTreeMap<String, String> {
         self.settings.headers.clone()
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.settings.retry
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
