@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 /// A server on a free loopback port, on its own runtime; stops when dropped.
 struct Running {
     addr: SocketAddr,
+    stats: std::sync::Arc<reprise::serve::Stats>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -34,7 +35,9 @@ impl Running {
                 let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
                     .await
                     .unwrap();
-                addr_tx.send(server.local_addr().unwrap()).unwrap();
+                addr_tx
+                    .send((server.local_addr().unwrap(), server.stats()))
+                    .unwrap();
                 server
                     .run(async {
                         let _ = stopped.await;
@@ -43,9 +46,10 @@ impl Running {
                     .unwrap();
             });
         });
-        let addr = addr_rx.recv().unwrap();
+        let (addr, stats) = addr_rx.recv().unwrap();
         Running {
             addr,
+            stats,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -800,5 +804,74 @@ fn a_campaign_through_transient_faults_ends_with_every_call_once_and_the_retries
                     && n["attempt"] == r["attempt"].as_u64().unwrap() + 1),
             "{r}"
         );
+    }
+}
+
+#[test]
+fn providers_checks_key_endpoint_and_model_without_a_billable_call() {
+    let server = Running::start(ServeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.base_url();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[providers.serve]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"reprise-local-1\"\napi_key_env = \"REPRISE_TEST_SERVE_KEY\"\n\n\
+             [providers.wrong]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"gpt-9\"\n\n\
+             [providers.keyless]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"m\"\napi_key_env = \"REPRISE_TEST_UNSET_KEY\"\n"
+        ),
+    )
+    .unwrap();
+    const KEY: &str = "sk-test-PROVIDERS-91c2";
+    let providers = |extra: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("providers")
+            .args(extra)
+            .env("REPRISE_CONFIG_DIR", dir.path())
+            .env("REPRISE_TEST_SERVE_KEY", KEY)
+            .env_remove("REPRISE_TEST_UNSET_KEY")
+            .output()
+            .unwrap()
+    };
+    let out = providers(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("✓ model    reprise-local-1 is listed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✗ model    gpt-9 is not among the 1 model listed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("$REPRISE_TEST_UNSET_KEY, which is not set"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✓ key      from $REPRISE_TEST_SERVE_KEY"),
+        "{text}"
+    );
+    assert_eq!(
+        server
+            .stats
+            .completions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing billable without --probe"
+    );
+    let probed = providers(&["--probe"]);
+    let text = String::from_utf8_lossy(&probed.stdout).to_string();
+    assert!(text.contains("✓ probe    answered in"), "{text}");
+    assert!(
+        text.contains("✗ probe    other: provider `wrong` answered HTTP 404"),
+        "{text}"
+    );
+    for o in [&out, &probed] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains(KEY), "the key leaked: {all}");
     }
 }

@@ -1,6 +1,7 @@
 //! Backends: one trait, one module per wire format. Each call returns what came back, or a
 //! classified failure; the runner turns either into a call record.
 
+pub mod check;
 pub mod key;
 pub mod local;
 pub mod openai;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{ProviderKind, Providers};
+use crate::config::{ProviderConfig, ProviderKind, Providers};
 use crate::error::InputError;
 use crate::protocol::{Protocol, Target};
 
@@ -154,6 +155,38 @@ pub trait Backend: Send + Sync {
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy::default()
     }
+    /// For `reprise providers`: is the endpoint reachable, the key accepted, the model listed?
+    /// Nothing billable is sent (see `check::probe` for the one call that is).
+    async fn check(&self) -> Vec<Check> {
+        Vec::new()
+    }
+}
+
+/// One line of `reprise providers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked: `key`, `endpoint`, `model`, `probe`.
+    pub what: &'static str,
+    pub ok: bool,
+    /// One sentence; never a secret.
+    pub detail: String,
+}
+
+impl Check {
+    pub fn pass(what: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            what,
+            ok: true,
+            detail: detail.into(),
+        }
+    }
+    pub fn fail(what: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            what,
+            ok: false,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// The backend for a target, with only the built-in providers (`local`, `openai`).
@@ -183,16 +216,24 @@ pub fn backend_with_providers(
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
         name => match providers.get(name) {
-            Some(config) => match config.kind {
-                ProviderKind::Openai => {
-                    openai::OpenAiSettings::from_config(name, config, target.model.as_deref())
-                        .and_then(openai::OpenAiBackend::new)
-                        .map(|b| Arc::new(b) as Arc<dyn Backend>)
-                        .map_err(|m| InputError::new(&providers.file, in_target(m)))
-                }
-            },
+            Some(config) => configured_backend(name, config, target.model.as_deref())
+                .map_err(|m| InputError::new(&providers.file, in_target(m))),
             None => Err(not_callable(protocol, target)),
         },
+    }
+}
+
+/// The backend for `[providers.NAME]`, its key read now; `model` (a target's) overrides the
+/// provider's default. The error is one sentence naming the provider.
+pub fn configured_backend(
+    name: &str,
+    config: &ProviderConfig,
+    model: Option<&str>,
+) -> Result<Arc<dyn Backend>, String> {
+    match config.kind {
+        ProviderKind::Openai => openai::OpenAiSettings::from_config(name, config, model)
+            .and_then(openai::OpenAiBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
     }
 }
 

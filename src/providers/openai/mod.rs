@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{json, Value};
 
 use super::key::{self, ApiKey};
-use super::{Backend, CallFailure, ChatRequest, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use sse::SseDecoder;
@@ -437,6 +437,85 @@ impl Backend for OpenAiBackend {
         self.settings.retry
     }
 
+    /// `GET {base}/models`: reachable, key accepted, model listed.
+    async fn check(&self) -> Vec<Check> {
+        let url = format!("{}/models", self.settings.base_url.trim_end_matches('/'));
+        let mut request = self.client.get(&url).headers(self.headers.clone());
+        if let Some(key) = &self.settings.key {
+            request = request.bearer_auth(key.expose());
+        }
+        let scrub = |text: String| match &self.settings.key {
+            Some(key) => key.scrub(&text),
+            None => text,
+        };
+        let response =
+            match tokio::time::timeout(self.settings.timeouts.first_byte, request.send()).await {
+                Err(_) => {
+                    return vec![Check::fail(
+                        "endpoint",
+                        format!(
+                            "{url} sent nothing within {}",
+                            seconds(self.settings.timeouts.first_byte)
+                        ),
+                    )]
+                }
+                Ok(Err(e)) => {
+                    return vec![Check::fail(
+                        "endpoint",
+                        scrub(format!("{url} unreachable: {}", cause(&e))),
+                    )]
+                }
+                Ok(Ok(r)) => r,
+            };
+        let status = response.status();
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return vec![Check::fail(
+                "endpoint",
+                format!("{url} refused the key (HTTP {status})"),
+            )];
+        }
+        if !status.is_success() {
+            return vec![Check::fail(
+                "endpoint",
+                format!("{url} answered HTTP {status}"),
+            )];
+        }
+        let ids: Vec<String> = match response.json::<Value>().await {
+            Ok(v) => v["data"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|m| m["id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(_) => {
+                return vec![Check::fail(
+                    "endpoint",
+                    format!("{url} did not answer with a model list"),
+                )]
+            }
+        };
+        let mut checks = vec![Check::pass(
+            "endpoint",
+            format!("{url} lists {}", models(ids.len())),
+        )];
+        let model = &self.settings.model;
+        checks.push(if ids.iter().any(|id| id == model) {
+            Check::pass("model", format!("{} is listed", excerpt(model)))
+        } else {
+            Check::fail(
+                "model",
+                format!(
+                    "{} is not among the {} listed",
+                    excerpt(model),
+                    models(ids.len())
+                ),
+            )
+        });
+        checks
+    }
+
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
         let started = Instant::now();
         let total = self.settings.timeouts.total;
@@ -502,3 +581,11 @@ fn seconds(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests;
+
+fn models(n: usize) -> String {
+    if n == 1 {
+        "1 model".into()
+    } else {
+        format!("{n} models")
+    }
+}
