@@ -439,6 +439,16 @@ fn run(args: RunArgs) -> i32 {
     let total = protocol.targets.len() as u64
         * protocol.items.len() as u64
         * u64::from(protocol.campaign.warmup + protocol.campaign.repeats);
+    // Unreachable, key refused, model unknown: said once, before the campaign, not per call.
+    let targets: Vec<_> = protocol
+        .targets
+        .iter()
+        .map(|t| t.name.clone())
+        .zip(spec.backends.iter().cloned())
+        .collect();
+    if let Some(problem) = runtime.block_on(crate::providers::check::preflight(&targets)) {
+        return fail(problem, EXIT_INPUT);
+    }
     let result = runtime.block_on(async {
         let control = RunControl::default();
         let ctrl_c = control.clone();

@@ -875,3 +875,58 @@ fn providers_checks_key_endpoint_and_model_without_a_billable_call() {
         assert!(!all.contains(KEY), "the key leaked: {all}");
     }
 }
+
+#[test]
+fn an_unknown_model_or_an_unreachable_host_stops_before_the_campaign() {
+    let server = Running::start(ServeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[providers.wrong]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-9\"\n\n[providers.down]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    for (provider, expected) in [
+        (
+            "wrong",
+            "target `wrong`: gpt-9 is not among the 1 model listed (model); nothing was run",
+        ),
+        (
+            "down",
+            "target `down`: http://127.0.0.1:1/v1/models unreachable",
+        ),
+    ] {
+        let path = dir.path().join(format!("{provider}.toml"));
+        std::fs::write(
+            &path,
+            format!("[protocol]\nname = \"p\"\n[prompt]\nuser = \"hi\"\n[[targets]]\nprovider = \"{provider}\"\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("run")
+            .arg(&path)
+            .env("REPRISE_CONFIG_DIR", &config)
+            .env("REPRISE_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            !dir.path().join("data").exists(),
+            "no archive for a campaign that never ran"
+        );
+    }
+    assert_eq!(
+        server
+            .stats
+            .completions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

@@ -25,6 +25,25 @@ impl Report {
     }
 }
 
+/// Before a campaign: the first blocking failure among the targets' checks, as one sentence
+/// naming the target ("target `x`: …"), or None when every target may be called.
+pub async fn preflight(targets: &[(String, std::sync::Arc<dyn Backend>)]) -> Option<String> {
+    for (name, backend) in targets {
+        if let Some(c) = backend
+            .check()
+            .await
+            .into_iter()
+            .find(|c| !c.ok && c.blocking)
+        {
+            return Some(format!(
+                "target `{name}`: {} ({}); nothing was run",
+                c.detail, c.what
+            ));
+        }
+    }
+    None
+}
+
 /// Every configured provider, in name order; `probe` adds one minimal chat call each.
 pub async fn check_configured(providers: &Providers, probe: bool) -> Vec<Report> {
     let mut reports = Vec::new();
@@ -128,7 +147,11 @@ pub fn render(reports: &[Report]) -> String {
             let _ = writeln!(
                 out,
                 "  {} {:<8} {}",
-                if c.ok { "✓" } else { "✗" },
+                match (c.ok, c.blocking) {
+                    (true, _) => "✓",
+                    (false, true) => "✗",
+                    (false, false) => "?",
+                },
                 c.what,
                 crate::text::inert(&c.detail)
             );

@@ -168,6 +168,9 @@ pub struct Check {
     /// What was checked: `key`, `endpoint`, `model`, `probe`.
     pub what: &'static str,
     pub ok: bool,
+    /// A failure that means calls cannot succeed (unreachable, key refused, model unknown):
+    /// `reprise run` stops before the campaign on it. Inconclusive checks are not blocking.
+    pub blocking: bool,
     /// One sentence; never a secret.
     pub detail: String,
 }
@@ -177,6 +180,7 @@ impl Check {
         Check {
             what,
             ok: true,
+            blocking: false,
             detail: detail.into(),
         }
     }
@@ -184,6 +188,16 @@ impl Check {
         Check {
             what,
             ok: false,
+            blocking: true,
+            detail: detail.into(),
+        }
+    }
+    /// Could not tell (e.g. a server without a model list): reported, never blocking.
+    pub fn unknown(what: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            what,
+            ok: false,
+            blocking: false,
             detail: detail.into(),
         }
     }

@@ -451,7 +451,7 @@ impl Backend for OpenAiBackend {
         let response =
             match tokio::time::timeout(self.settings.timeouts.first_byte, request.send()).await {
                 Err(_) => {
-                    return vec![Check::fail(
+                    return vec![Check::unknown(
                         "endpoint",
                         format!(
                             "{url} sent nothing within {}",
@@ -475,9 +475,10 @@ impl Backend for OpenAiBackend {
             )];
         }
         if !status.is_success() {
-            return vec![Check::fail(
+            // Many compatible servers have no model list: that says nothing about chat.
+            return vec![Check::unknown(
                 "endpoint",
-                format!("{url} answered HTTP {status}"),
+                format!("{url} answered HTTP {status}; no model list to check against"),
             )];
         }
         let ids: Vec<String> = match response.json::<Value>().await {
@@ -490,12 +491,18 @@ impl Backend for OpenAiBackend {
                 })
                 .unwrap_or_default(),
             Err(_) => {
-                return vec![Check::fail(
+                return vec![Check::unknown(
                     "endpoint",
                     format!("{url} did not answer with a model list"),
                 )]
             }
         };
+        if ids.is_empty() {
+            return vec![Check::unknown(
+                "model",
+                format!("{url} lists no models to check against"),
+            )];
+        }
         let mut checks = vec![Check::pass(
             "endpoint",
             format!("{url} lists {}", models(ids.len())),
