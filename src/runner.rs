@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::providers::{Backend, CallFailure, ChatRequest};
+use crate::providers::{Backend, CallFailure, ChatRequest, Limits};
 use crate::record::{CallError, CallRecord, CallStatus, ErrorClass, Timing};
 
 /// One planned call: which target, which item, which repeat.
@@ -111,6 +111,12 @@ impl Runner {
         records: mpsc::Sender<CallRecord>,
     ) -> usize {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let limits: Arc<Vec<TargetLimits>> = Arc::new(
+            self.backends
+                .iter()
+                .map(|b| TargetLimits::new(b.limits()))
+                .collect(),
+        );
         let mut in_flight = JoinSet::new();
         let mut launched = 0;
         for planned in plan {
@@ -131,8 +137,11 @@ impl Runner {
             let records = records.clone();
             let gauge = Arc::clone(&control.in_flight);
             gauge.fetch_add(1, Ordering::Relaxed);
+            let limits = Arc::clone(&limits);
             in_flight.spawn(async move {
-                runner.call(planned, &abort, &records).await;
+                runner
+                    .call(planned, &limits[planned.target], &abort, &records)
+                    .await;
                 gauge.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
@@ -148,12 +157,35 @@ impl Runner {
     async fn call(
         &self,
         planned: PlannedCall,
+        limits: &TargetLimits,
         abort: &CancellationToken,
         records: &mpsc::Sender<CallRecord>,
     ) {
         let policy = self.backends[planned.target].retry_policy();
         let mut attempt = 1;
+        // The provider's own concurrency, held across retries like the campaign's.
+        let _provider_permit = match &limits.permits {
+            None => None,
+            Some(permits) => tokio::select! {
+                biased;
+                _ = abort.cancelled() => {
+                    let _ = records.send(self.cancelled(planned, attempt)).await;
+                    return;
+                }
+                permit = permits.clone().acquire_owned() => permit.ok(),
+            },
+        };
         loop {
+            if let Some(pacer) = &limits.pacer {
+                tokio::select! {
+                    biased;
+                    _ = abort.cancelled() => {
+                        let _ = records.send(self.cancelled(planned, attempt)).await;
+                        return;
+                    }
+                    _ = pacer.wait() => {}
+                }
+            }
             let (mut record, failure) = self.attempt(planned, attempt, abort).await;
             let wait = failure.and_then(|f| policy.wait(&f, attempt, rand::random::<f64>()));
             record.retried = wait.is_some();
@@ -259,6 +291,52 @@ impl Runner {
     }
 }
 
+/// A target's own limits while a plan runs.
+struct TargetLimits {
+    permits: Option<Arc<Semaphore>>,
+    pacer: Option<Pacer>,
+}
+
+impl TargetLimits {
+    fn new(limits: Limits) -> TargetLimits {
+        TargetLimits {
+            permits: limits
+                .concurrency
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            pacer: limits
+                .requests_per_minute
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .map(|rpm| Pacer::new(std::time::Duration::from_secs_f64(60.0 / rpm))),
+        }
+    }
+}
+
+/// Spaces attempts `interval` apart, in the order they ask.
+struct Pacer {
+    interval: std::time::Duration,
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    fn new(interval: std::time::Duration) -> Pacer {
+        Pacer {
+            interval,
+            next: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let at = next.map_or(now, |n| n.max(now));
+            *next = Some(at + self.interval);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
 /// JSON has no infinities: a logprob of −∞ (a token the server thought impossible) is kept
 /// as the most negative f32, so the record stays writable and the value stays meaningful.
 fn finite_logprobs(mut logprobs: Vec<f32>) -> Vec<f32> {
@@ -279,7 +357,7 @@ fn ms(d: std::time::Duration) -> f64 {
 mod tests {
     use super::*;
     use crate::protocol::Params;
-    use crate::providers::{CallFailure, Reply, RetryPolicy};
+    use crate::providers::{CallFailure, Limits, Reply, RetryPolicy};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// Fails every third call with a server error; answers the rest with an impossible token.
@@ -288,6 +366,7 @@ mod tests {
         in_flight: AtomicU32,
         peak: AtomicU32,
         policy: RetryPolicy,
+        limits: Limits,
     }
 
     #[async_trait::async_trait]
@@ -300,6 +379,9 @@ mod tests {
         }
         fn retry_policy(&self) -> RetryPolicy {
             self.policy
+        }
+        fn limits(&self) -> Limits {
+            self.limits
         }
         async fn call(&self, _: &ChatRequest) -> Result<Reply, CallFailure> {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -328,6 +410,7 @@ mod tests {
             in_flight: AtomicU32::new(0),
             peak: AtomicU32::new(0),
             policy,
+            limits: Limits::default(),
         })
     }
 
@@ -378,6 +461,31 @@ mod tests {
             backend.peak.load(Ordering::SeqCst) <= 3,
             "retries hold the limit"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_providers_own_concurrency_and_pace_hold_under_the_campaigns() {
+        let backend = Arc::new(Flaky {
+            limits: Limits {
+                concurrency: Some(1),
+                requests_per_minute: Some(6000.0),
+            },
+            ..Arc::try_unwrap(flaky()).ok().unwrap()
+        });
+        let runner = runner(backend.clone(), 4);
+        let (tx, mut rx) = mpsc::channel(4);
+        let run = tokio::spawn(runner.run(plan(1, 1, 0, 12), RunControl::default(), tx));
+        let mut starts = Vec::new();
+        while let Some(r) = rx.recv().await {
+            starts.push(r.timing.start_ms);
+        }
+        assert_eq!(run.await.unwrap(), 12);
+        assert_eq!(backend.peak.load(Ordering::SeqCst), 1, "one at a time");
+        starts.sort_by(f64::total_cmp);
+        // 6000 a minute: the k-th attempt starts no sooner than k × 10 ms after the first.
+        for (k, start) in starts.iter().enumerate() {
+            assert!(start - starts[0] >= k as f64 * 10.0 - 1.0, "{starts:?}");
+        }
     }
 
     #[test]

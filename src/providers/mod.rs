@@ -155,11 +155,24 @@ pub trait Backend: Send + Sync {
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy::default()
     }
+    /// This target's own limits, on top of the campaign's concurrency.
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
     /// For `reprise providers`: is the endpoint reachable, the key accepted, the model listed?
     /// Nothing billable is sent (see `check::probe` for the one call that is).
     async fn check(&self) -> Vec<Check> {
         Vec::new()
     }
+}
+
+/// A provider's own limits (from its `[providers.NAME]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// Calls in flight at once to this provider, whatever the campaign's concurrency.
+    pub concurrency: Option<usize>,
+    /// Attempts started per minute, evenly spaced.
+    pub requests_per_minute: Option<f64>,
 }
 
 /// One line of `reprise providers`.

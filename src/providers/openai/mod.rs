@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{json, Value};
 
 use super::key::{self, ApiKey};
-use super::{Backend, CallFailure, ChatRequest, Check, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use sse::SseDecoder;
@@ -68,6 +68,7 @@ pub struct OpenAiSettings {
     pub logprobs: bool,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
+    pub limits: Limits,
 }
 
 impl OpenAiSettings {
@@ -83,6 +84,7 @@ impl OpenAiSettings {
             logprobs: true,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -108,6 +110,10 @@ impl OpenAiSettings {
         if let Some(n) = config.max_retries {
             s.retry.max_retries = n;
         }
+        s.limits = Limits {
+            concurrency: config.concurrency.map(|n| n.max(1) as usize),
+            requests_per_minute: config.requests_per_minute.map(f64::from),
+        };
         let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
         let d = Timeouts::default();
         s.timeouts = Timeouts {
@@ -435,6 +441,10 @@ impl Backend for OpenAiBackend {
 
     fn retry_policy(&self) -> RetryPolicy {
         self.settings.retry
+    }
+
+    fn limits(&self) -> Limits {
+        self.settings.limits
     }
 
     /// `GET {base}/models`: reachable, key accepted, model listed.
