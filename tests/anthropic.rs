@@ -568,3 +568,75 @@ async fn the_built_in_provider_reads_its_key_and_archives_failures_without_it() 
     );
     assert_eq!(server.received().len(), 3, "no call was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overloaded_and_rate_limited_calls_are_retried_as_configured() {
+    let server = Server::start(
+        vec![
+            whole(529, vec![], error_body("overloaded_error", "Overloaded")),
+            whole(
+                429,
+                vec![("retry-after", "0")],
+                error_body("rate_limit_error", "Slow down."),
+            ),
+        ],
+        Some(Canned::Events {
+            chunks: transcript(),
+            cut: false,
+        }),
+    )
+    .await;
+    let config = |retries: u32| {
+        format!(
+            "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"REPRISE_TEST_ANTHROPIC_KEY\"\nmax_retries = {retries}\n",
+            server.base_url()
+        )
+    };
+    let env = [("REPRISE_TEST_ANTHROPIC_KEY", KEY)];
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_reprise(dir.path(), &config(2), "claude", &env).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let archive = archive_text(dir.path());
+    let calls: Vec<Value> = archive
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l.get("status").is_some())
+        .collect();
+    // Three outcomes, each after as many attempts as it needed; every attempt archived.
+    assert_eq!(calls.len(), 5, "{archive}");
+    let retried: Vec<&str> = calls
+        .iter()
+        .filter(|c| c["retried"] == true)
+        .filter_map(|c| c["error"]["class"].as_str())
+        .collect();
+    assert_eq!(retried.len(), 2, "{archive}");
+    assert!(
+        retried.contains(&"server") && retried.contains(&"rate_limit"),
+        "{retried:?}"
+    );
+    assert_eq!(calls.iter().filter(|c| c["status"] == "ok").count(), 3);
+    assert_no_key(&archive, &out);
+
+    // max_retries = 0: the overloaded answer is the call's outcome.
+    let server_calls = server.received().len();
+    let overloaded = Server::start(
+        vec![],
+        Some(whole(
+            529,
+            vec![],
+            error_body("overloaded_error", "Overloaded"),
+        )),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(0).replace(&server.base_url(), &overloaded.base_url());
+    let out = run_reprise(dir.path(), &text, "claude", &env).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(overloaded.received().len(), 3, "no retries");
+    assert_eq!(server.received().len(), server_calls);
+}

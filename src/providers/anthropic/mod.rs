@@ -23,7 +23,7 @@ use super::key::{self, ApiKey};
 use super::openai::sse::SseDecoder;
 use super::openai::wire::{excerpt, retry_wait};
 use super::openai::{cause, read_capped, seconds, ReadError, Timeouts};
-use super::{Backend, CallFailure, ChatRequest, Reply};
+use super::{Backend, CallFailure, ChatRequest, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use wire::Assembly;
@@ -57,6 +57,8 @@ pub struct AnthropicSettings {
     pub headers: BTreeMap<String, String>,
     pub stream: bool,
     pub timeouts: Timeouts,
+    /// How the runner retries this target's transient failures.
+    pub retry: RetryPolicy,
 }
 
 impl AnthropicSettings {
@@ -70,6 +72,7 @@ impl AnthropicSettings {
             headers: BTreeMap::new(),
             stream: true,
             timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -91,6 +94,9 @@ impl AnthropicSettings {
         };
         s.headers = config.headers.clone();
         s.stream = config.stream;
+        if let Some(n) = config.max_retries {
+            s.retry.max_retries = n;
+        }
         let ms = |v: Option<u64>, default| v.map_or(default, std::time::Duration::from_millis);
         let d = Timeouts::default();
         s.timeouts = Timeouts {
@@ -446,6 +452,10 @@ impl Backend for AnthropicBackend {
             headers.insert("anthropic-version".into(), ANTHROPIC_VERSION.into());
         }
         headers
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.settings.retry
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
