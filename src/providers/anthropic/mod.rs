@@ -9,6 +9,7 @@
 //! - `stop` travels as `stop_sequences`; the system prompt as the top-level `system` string.
 //! - No log-probabilities exist, so replies carry no tokens.
 
+mod check;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use super::key::{self, ApiKey};
 use super::openai::sse::SseDecoder;
 use super::openai::wire::{excerpt, retry_wait};
 use super::openai::{cause, read_capped, seconds, ReadError, Timeouts};
-use super::{Backend, CallFailure, ChatRequest, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use wire::Assembly;
@@ -456,6 +457,11 @@ impl Backend for AnthropicBackend {
 
     fn retry_policy(&self) -> RetryPolicy {
         self.settings.retry
+    }
+
+    /// `GET {base}/models/{model}`: reachable, key accepted, model known (aliases resolved).
+    async fn check(&self) -> Vec<Check> {
+        self.check_model().await
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
