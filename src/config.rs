@@ -63,6 +63,8 @@ impl Providers {
 pub enum ProviderKind {
     /// `/chat/completions`: OpenAI and every compatible server.
     Openai,
+    /// `/messages`: Anthropic's Messages API.
+    Anthropic,
 }
 
 /// One `[providers.NAME]` table.
@@ -333,7 +335,7 @@ mod tests {
         );
         assert_eq!(
             error("[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h\"\n"),
-            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected `openai`"
+            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected `openai` or `anthropic`"
         );
         assert_eq!(
             error("[providers.x]\nkind = \"openai\"\nbase_url = \"http://me:pw@h/v1\"\n"),

@@ -1,6 +1,7 @@
 //! Backends: one trait, one module per wire format. Each call returns what came back, or a
 //! classified failure; the runner turns either into a call record.
 
+pub mod anthropic;
 pub mod check;
 pub mod key;
 pub mod local;
@@ -216,12 +217,12 @@ impl Check {
     }
 }
 
-/// The backend for a target, with only the built-in providers (`local`, `openai`).
+/// The backend for a target, with only the built-in providers (`local`, `openai`, `anthropic`).
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
     backend_with_providers(protocol, target, &Providers::default())
 }
 
-/// The backend for a target: built in (`local`, `openai`) or configured in `[providers.NAME]`.
+/// The backend for a target: built in (`local`, `openai`, `anthropic`) or configured in `[providers.NAME]`.
 /// Keys are read here, so a missing one stops the campaign before its first call.
 pub fn backend_with_providers(
     protocol: &Protocol,
@@ -240,6 +241,10 @@ pub fn backend_with_providers(
             }),
         "openai" => openai::OpenAiSettings::builtin(target.model.as_deref())
             .and_then(openai::OpenAiBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|m| InputError::new(&protocol.path, in_target(m))),
+        "anthropic" => anthropic::AnthropicSettings::builtin(target.model.as_deref())
+            .and_then(anthropic::AnthropicBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
         name => match providers.get(name) {
@@ -261,6 +266,9 @@ pub fn configured_backend(
         ProviderKind::Openai => openai::OpenAiSettings::from_config(name, config, model)
             .and_then(openai::OpenAiBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>),
+        ProviderKind::Anthropic => anthropic::AnthropicSettings::from_config(name, config, model)
+            .and_then(anthropic::AnthropicBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
     }
 }
 
@@ -273,7 +281,7 @@ pub fn check_callable(
     providers: &Providers,
 ) -> Result<(), InputError> {
     match target.provider.as_str() {
-        "local" | "openai" => Ok(()),
+        "local" | "openai" | "anthropic" => Ok(()),
         name if providers.get(name).is_some() => Ok(()),
         _ => Err(not_callable(protocol, target)),
     }
@@ -296,7 +304,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"anthropic\"\nmodel = \"claude\"\n";
+    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"gemini\"\nmodel = \"gemini-pro\"\n";
 
     #[test]
     fn a_target_nothing_can_call_is_found_before_any_key_is_read() {
@@ -318,7 +326,7 @@ mod tests {
             check_callable(&p, &p.targets[2], &config.providers)
                 .unwrap_err()
                 .to_string(),
-            "r.toml: target `anthropic/claude` uses provider `anthropic`, which this version of reprise cannot call yet; run it with --target local"
+            "r.toml: target `gemini/gemini-pro` uses provider `gemini`, which this version of reprise cannot call yet; run it with --target local"
         );
         // The configured provider's missing key is named with the file that configures it.
         let e = backend_with_providers(&p, &p.targets[1], &config.providers)

@@ -566,13 +566,16 @@ impl Backend for OpenAiBackend {
     }
 }
 
-enum ReadError {
+pub(crate) enum ReadError {
     TooLarge,
     Cut(reqwest::Error),
 }
 
 /// The body, up to `limit` bytes.
-async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Cut)? {
         if body.len() + chunk.len() > limit {
@@ -584,7 +587,7 @@ async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Result<V
 }
 
 /// The innermost cause of a transport error ("Connection refused (os error 111)"), one line.
-fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut inner = e;
     while let Some(source) = inner.source() {
         inner = source;
@@ -592,7 +595,7 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     excerpt(&inner.to_string())
 }
 
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
