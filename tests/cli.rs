@@ -12,6 +12,12 @@ fn reprise(data: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env("REPRISE_DATA_DIR", data)
+        // Never the developer's own providers or keys: no test may reach a real API.
+        .env("REPRISE_CONFIG_DIR", data.join("config"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("ANTHROPIC_BASE_URL")
         .env_remove("NO_COLOR")
         .output()
         .expect("the reprise binary runs")

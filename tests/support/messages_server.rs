@@ -54,15 +54,35 @@ pub struct Server {
 }
 
 impl Server {
+    /// Every request, model lookups included, answered from the script.
     pub async fn start(queue: Vec<Canned>, otherwise: Option<Canned>) -> Server {
+        Server::start_inner(queue, otherwise, false).await
+    }
+
+    /// As `start`, but model lookups (the pre-flight check of `reprise run`) are answered
+    /// "it exists" outside the script, so a campaign runs into what the script answers.
+    pub async fn start_with_models(queue: Vec<Canned>, otherwise: Option<Canned>) -> Server {
+        Server::start_inner(queue, otherwise, true).await
+    }
+
+    async fn start_inner(queue: Vec<Canned>, otherwise: Option<Canned>, models: bool) -> Server {
         let script = Arc::new(Mutex::new(Script {
             queue: queue.into(),
             otherwise,
             received: Vec::new(),
         }));
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(script.clone());
+        let mut app = axum::Router::new();
+        if models {
+            app = app.route(
+                "/v1/models/{model}",
+                axum::routing::get(
+                    |axum::extract::Path(model): axum::extract::Path<String>| async move {
+                        axum::Json(json!({"type": "model", "id": model}))
+                    },
+                ),
+            );
+        }
+        let app = app.fallback(answer).with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -28,7 +28,7 @@ impl AnthropicBackend {
         let wait = self.settings.timeouts.first_byte;
         let response = match tokio::time::timeout(wait, request.send()).await {
             Err(_) => {
-                return vec![Check::fail(
+                return vec![Check::unknown(
                     "endpoint",
                     format!("{shown} sent nothing within {}", seconds(wait)),
                 )]
@@ -62,7 +62,7 @@ impl AnthropicBackend {
                     Some(id) if id != model => format!("{model} is listed (as {id})"),
                     Some(_) => format!("{model} is listed"),
                     None => {
-                        return vec![Check::fail(
+                        return vec![Check::unknown(
                             "endpoint",
                             format!("{shown} did not answer with a model"),
                         )]
@@ -73,7 +73,8 @@ impl AnthropicBackend {
                     Check::pass("model", resolved),
                 ]
             }
-            _ => vec![Check::fail(
+            // A server error or a proxy without the model list says nothing about messages.
+            _ => vec![Check::unknown(
                 "endpoint",
                 format!("{shown} answered HTTP {status}"),
             )],

@@ -24,7 +24,7 @@ use super::key::{self, ApiKey};
 use super::openai::sse::SseDecoder;
 use super::openai::wire::{excerpt, retry_wait};
 use super::openai::{cause, read_capped, seconds, ReadError, Timeouts};
-use super::{Backend, CallFailure, ChatRequest, Check, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use wire::Assembly;
@@ -60,6 +60,7 @@ pub struct AnthropicSettings {
     pub timeouts: Timeouts,
     /// How the runner retries this target's transient failures.
     pub retry: RetryPolicy,
+    pub limits: Limits,
 }
 
 impl AnthropicSettings {
@@ -74,6 +75,7 @@ impl AnthropicSettings {
             stream: true,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -95,6 +97,10 @@ impl AnthropicSettings {
         };
         s.headers = config.headers.clone();
         s.stream = config.stream;
+        s.limits = Limits {
+            concurrency: config.concurrency.map(|n| n.max(1) as usize),
+            requests_per_minute: config.requests_per_minute.map(f64::from),
+        };
         if let Some(n) = config.max_retries {
             s.retry.max_retries = n;
         }
@@ -453,6 +459,10 @@ impl Backend for AnthropicBackend {
             headers.insert("anthropic-version".into(), ANTHROPIC_VERSION.into());
         }
         headers
+    }
+
+    fn limits(&self) -> Limits {
+        self.settings.limits
     }
 
     fn retry_policy(&self) -> RetryPolicy {
