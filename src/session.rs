@@ -2,6 +2,7 @@
 //! this is their one owner — it appends each to the archive (flushed), then folds it into the
 //! analysis, in that order, so an archive replayed later folds to the same snapshot.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -93,6 +94,21 @@ impl SessionSpec {
     }
 }
 
+/// What each target's server says about itself now, by target name (see
+/// `Backend::server_identity`).
+async fn server_identities(
+    protocol: &Protocol,
+    backends: &[Arc<dyn Backend>],
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (target, backend) in protocol.targets.iter().zip(backends) {
+        if let Some(identity) = backend.server_identity().await {
+            out.insert(target.name.clone(), identity);
+        }
+    }
+    out
+}
+
 /// The analysis configuration a protocol implies.
 pub fn analysis_config(protocol: &Protocol) -> AnalysisConfig {
     AnalysisConfig {
@@ -159,11 +175,12 @@ pub async fn run_session_with_start(
     let clock = Instant::now();
     let backend_refs: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref()).collect();
     let conditions = conditions(&protocol, &backend_refs);
-    let header = Header::new(
+    let mut header = Header::new(
         conditions,
         Some(protocol.path.display().to_string()),
         started,
     );
+    header.servers = server_identities(&protocol, &backends).await;
     let identity = header.identity.clone();
     // A default-named archive never replaces another: two runs in one second get `-2`, ….
     let created = match out {
@@ -194,7 +211,7 @@ pub async fn run_session_with_start(
         planned_calls,
     });
     let runner = Arc::new(Runner {
-        backends,
+        backends: backends.clone(),
         target_names: protocol.targets.iter().map(|t| t.name.clone()).collect(),
         item_names: protocol.items.iter().map(|i| i.name.clone()).collect(),
         requests: (0..protocol.items.len())
@@ -257,11 +274,12 @@ pub async fn run_session_with_start(
     } else {
         SessionOutcome::Cancelled
     };
-    let close = writer.close_record(
+    let mut close = writer.close_record(
         outcome,
         planned_calls,
         Some(report::summary_json(&snapshot, &path, &identity)),
     );
+    close.servers = server_identities(&protocol, &backends).await;
     writer
         .close(&close)
         .map_err(|source| SessionError::WriteArchive {

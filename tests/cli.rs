@@ -515,6 +515,16 @@ fn drift_after_shows_a_second_served_identity_from_the_call_it_began() {
         );
     }
     assert_eq!(only_item(&summary)["distinct_outputs"], 2, "{summary}");
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let close: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        header["servers"]["local"]["revision"],
+        served[0]["fields"]["revision"]
+    );
+    assert_eq!(
+        close["servers"]["local"]["revision"],
+        served[1]["fields"]["revision"]
+    );
     // And the table says so, naming the call.
     let out = reprise(
         dir.path(),

@@ -690,6 +690,28 @@ fn a_silent_update_on_serve_shows_as_a_second_served_identity() {
         served[1]["fields"]["system_fingerprint"]
     );
     assert_eq!(item(&summary, "serve")["distinct_outputs"], 2);
+    // The server's own account, read at the start and at the end, shows the update too.
+    let lines: Vec<Value> = std::fs::read_to_string(summary["archive"].as_str().unwrap())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let at_start = &lines[0]["servers"]["serve"];
+    let at_end = &lines.last().unwrap()["servers"]["serve"];
+    assert_eq!(
+        at_start["revision"],
+        LocalModel::builtin().revision(),
+        "{at_start}"
+    );
+    assert_eq!(
+        at_end["revision"],
+        LocalModel::updated().revision(),
+        "{at_end}"
+    );
+    assert_eq!(
+        at_end["build"],
+        format!("reprise-{}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]

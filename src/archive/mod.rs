@@ -5,6 +5,7 @@
 //! `"hash":"sha256:<hex>"` computed over the exact bytes of the line without that field, so any
 //! byte change, dropped or reordered record is caught by [`verify`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -55,6 +56,10 @@ pub struct Header {
     pub conditions: serde_json::Value,
     /// `sha256:<hex>` over the RFC 8785 canonical JSON of `conditions`.
     pub identity: String,
+    /// What each target's server said about itself as the session started (model digest,
+    /// server version, build), by target name; targets with nothing to say are left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Header {
@@ -78,6 +83,7 @@ impl Header {
             started_at: humantime::format_rfc3339_millis(started).to_string(),
             protocol_path,
             conditions,
+            servers: BTreeMap::new(),
             identity,
         }
     }
@@ -122,6 +128,10 @@ pub struct Close {
     pub cancelled: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<serde_json::Value>,
+    /// What each target's server said about itself as the session ended (compare with the
+    /// header's `servers`: a change means the server was updated during the session).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Where sessions are kept: `$REPRISE_DATA_DIR/sessions` if set, else the platform data dir.

@@ -1,5 +1,6 @@
 //! Appending a session to its archive as calls finish.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -125,6 +126,7 @@ impl ArchiveWriter {
             errors: self.errors,
             cancelled: self.cancelled,
             summary,
+            servers: BTreeMap::new(),
         }
     }
 

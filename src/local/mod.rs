@@ -164,6 +164,13 @@ impl Drift {
             _ => LocalModel::builtin(),
         }
     }
+    /// The model the next request would get (does not count it).
+    pub fn peek(&self) -> &'static LocalModel {
+        match self.after {
+            Some(after) if self.served.load(Ordering::Relaxed) >= after => LocalModel::updated(),
+            _ => LocalModel::builtin(),
+        }
+    }
     /// The update point, if any.
     pub fn after(&self) -> Option<u64> {
         self.after

@@ -112,6 +112,18 @@ impl Backend for LocalBackend {
         "in-process".into()
     }
 
+    /// The revision that would serve the next call (a simulated update shows between the
+    /// session's start and end).
+    async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
+        let model = self.drift.peek();
+        Some(BTreeMap::from([
+            ("model".to_string(), model.name().to_string()),
+            ("revision".to_string(), model.revision().to_string()),
+            ("mode".to_string(), self.mode().as_str().to_string()),
+            ("build".to_string(), crate::BUILD.to_string()),
+        ]))
+    }
+
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
         let g = Self::gen_request(request);
         let model = self.drift.next();

@@ -156,6 +156,11 @@ pub trait Backend: Send + Sync {
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy::default()
     }
+    /// What the server says about itself outside any call — model digest, server version,
+    /// build — read as a session starts and as it ends; None when it has nothing to say.
+    async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
+        None
+    }
     /// This target's own limits, on top of the campaign's concurrency.
     fn limits(&self) -> Limits {
         Limits::default()

@@ -447,6 +447,43 @@ impl Backend for OpenAiBackend {
         self.settings.limits
     }
 
+    /// The model's entry in `GET {base}/models`, its scalar fields as strings (a vLLM `root`,
+    /// `reprise serve`'s `revision`, `mode`, `build`, …).
+    async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
+        let url = format!("{}/models", self.settings.base_url.trim_end_matches('/'));
+        let mut request = self.client.get(&url).headers(self.headers.clone());
+        if let Some(key) = &self.settings.key {
+            request = request.bearer_auth(key.expose());
+        }
+        let response = tokio::time::timeout(self.settings.timeouts.first_byte, request.send())
+            .await
+            .ok()?
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let list: Value = response.json().await.ok()?;
+        let entry = list["data"]
+            .as_array()?
+            .iter()
+            .find(|m| m["id"].as_str() == Some(self.settings.model.as_str()))?;
+        let fields: BTreeMap<String, String> = entry
+            .as_object()?
+            .iter()
+            .filter(|(k, _)| k.as_str() != "object")
+            .filter_map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => excerpt(s),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((k.clone(), v))
+            })
+            .collect();
+        (!fields.is_empty()).then_some(fields)
+    }
+
     /// `GET {base}/models`: reachable, key accepted, model listed.
     async fn check(&self) -> Vec<Check> {
         let url = format!("{}/models", self.settings.base_url.trim_end_matches('/'));
