@@ -3,6 +3,7 @@
 
 pub mod key;
 pub mod local;
+pub mod ollama;
 pub mod openai;
 
 use std::collections::BTreeMap;
@@ -89,14 +90,21 @@ pub trait Backend: Send + Sync {
         BTreeMap::new()
     }
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure>;
+    /// What serves this target as the server describes it outside any call (for Ollama: the
+    /// model's digest and the server version), read fresh each time so a campaign can record
+    /// it at its start and end and show a change. None: the backend has no such description.
+    /// Never fails: what could not be read is left out.
+    async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
+        None
+    }
 }
 
-/// The backend for a target, with only the built-in providers (`local`, `openai`).
+/// The backend for a target, with only the built-in providers (`local`, `openai`, `ollama`).
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
     backend_with_providers(protocol, target, &Providers::default())
 }
 
-/// The backend for a target: built in (`local`, `openai`) or configured in `[providers.NAME]`.
+/// The backend for a target: built in (`local`, `openai`, `ollama`) or configured in `[providers.NAME]`.
 /// Keys are read here, so a missing one stops the campaign before its first call.
 pub fn backend_with_providers(
     protocol: &Protocol,
@@ -117,11 +125,21 @@ pub fn backend_with_providers(
             .and_then(openai::OpenAiBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
+        "ollama" => ollama::OllamaSettings::builtin(target.model.as_deref())
+            .and_then(ollama::OllamaBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|m| InputError::new(&protocol.path, in_target(m))),
         name => match providers.get(name) {
             Some(config) => match config.kind {
                 ProviderKind::Openai => {
                     openai::OpenAiSettings::from_config(name, config, target.model.as_deref())
                         .and_then(openai::OpenAiBackend::new)
+                        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+                        .map_err(|m| InputError::new(&providers.file, in_target(m)))
+                }
+                ProviderKind::Ollama => {
+                    ollama::OllamaSettings::from_config(name, config, target.model.as_deref())
+                        .and_then(ollama::OllamaBackend::new)
                         .map(|b| Arc::new(b) as Arc<dyn Backend>)
                         .map_err(|m| InputError::new(&providers.file, in_target(m)))
                 }
@@ -140,7 +158,7 @@ pub fn check_callable(
     providers: &Providers,
 ) -> Result<(), InputError> {
     match target.provider.as_str() {
-        "local" | "openai" => Ok(()),
+        "local" | "openai" | "ollama" => Ok(()),
         name if providers.get(name).is_some() => Ok(()),
         _ => Err(not_callable(protocol, target)),
     }
