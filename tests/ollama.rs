@@ -126,24 +126,23 @@ async fn a_stream_is_reassembled_and_the_digest_is_looked_up_once() {
 }
 
 #[tokio::test]
-async fn a_model_the_server_does_not_list_has_no_digest() {
-    let server = Server::start(
-        vec![Canned::Whole {
+async fn a_model_the_server_does_not_list_has_no_digest_and_is_not_asked_again() {
+    for tags in [json!({"models": []}), Value::Null] {
+        let reply = Canned::Whole {
             status: 200,
             headers: vec![],
             body: whole_reply().to_string(),
-        }],
-        None,
-    )
-    .await;
-    server.set_tags(json!({"models": []}));
-    let reply = OllamaBackend::new(settings(&server, false))
-        .unwrap()
-        .call(&request())
-        .await
-        .unwrap();
-    assert_eq!(reply.text, "Paris.");
-    assert_eq!(reply.served.keys().collect::<Vec<_>>(), ["model"]);
+        };
+        let server = Server::start(vec![], Some(reply)).await;
+        server.set_tags(tags.clone());
+        let backend = OllamaBackend::new(settings(&server, false)).unwrap();
+        for _ in 0..2 {
+            let reply = backend.call(&request()).await.unwrap();
+            assert_eq!(reply.text, "Paris.");
+            assert_eq!(reply.served.keys().collect::<Vec<_>>(), ["model"], "{tags}");
+        }
+        assert_eq!(server.received_at("/api/tags").len(), 1, "{tags}");
+    }
 }
 
 #[tokio::test]

@@ -87,7 +87,8 @@ impl Server {
             .collect()
     }
 
-    /// What `/api/tags` answers from now on (a model pulled again shows a new digest).
+    /// What `/api/tags` answers from now on (a model pulled again shows a new digest; null:
+    /// a 404, as from a proxy that only passes `/api/chat`).
     pub fn set_tags(&self, tags: Value) {
         self.script.lock().unwrap().tags = tags;
     }
@@ -134,6 +135,7 @@ async fn answer(State(script): State<Arc<Mutex<Script>>>, request: Request) -> R
             .unwrap()
     };
     match path.as_str() {
+        "/api/tags" if tags.is_null() => return json_body(404, "404 page not found".into()),
         "/api/tags" => return json_body(200, tags.to_string()),
         "/api/version" => return json_body(200, json!({"version": "0.6.2"}).to_string()),
         "/api/chat" => {}

@@ -372,8 +372,8 @@ impl OllamaBackend {
         assembly.end_of_stream(cut)
     }
 
-    /// The model's digest, read from `/api/tags` once; a listing that could not be read is
-    /// tried again on the next call.
+    /// The model's digest, read from `/api/tags` once; a server that did not answer is asked
+    /// again on the next call (one that answered without the model is not).
     async fn digest(&self) -> Option<String> {
         self.digest
             .get_or_try_init(|| async {
@@ -386,14 +386,18 @@ impl OllamaBackend {
             .and_then(Clone::clone)
     }
 
-    /// `(listed name, digest)` of the model, `Ok(None)` when it is not listed.
+    /// `(listed name, digest)` of the model; `Ok(None)` when the server answered but does not
+    /// list it (or has no `/api/tags`, as behind some proxies), Err when it did not answer.
     async fn lookup_digest(&self) -> Result<Option<(String, String)>, String> {
-        let body = self.get_small("/api/tags").await?;
-        wire::digest_of(&body, &self.settings.model)
+        Ok(self
+            .get_small("/api/tags")
+            .await?
+            .and_then(|body| wire::digest_of(&body, &self.settings.model).ok().flatten()))
     }
 
-    /// A small identity document, bounded by the connect and first-byte timeouts.
-    async fn get_small(&self, path: &str) -> Result<Vec<u8>, String> {
+    /// A small identity document, bounded by the connect and first-byte timeouts; `Ok(None)`
+    /// when the server answered with an error status.
+    async fn get_small(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
         let url = format!("{}{path}", self.settings.base_url);
         let limit = self.settings.timeouts.connect + self.settings.timeouts.first_byte;
         let fetch = async {
@@ -403,10 +407,11 @@ impl OllamaBackend {
                 .await
                 .map_err(|e| cause(&e))?;
             if !response.status().is_success() {
-                return Err(format!("HTTP {}", response.status().as_u16()));
+                return Ok(None);
             }
             read_capped(&mut response, SMALL_BODY_LIMIT)
                 .await
+                .map(Some)
                 .map_err(|_| "unreadable".to_string())
         };
         tokio::time::timeout(limit, fetch)
@@ -540,7 +545,7 @@ impl Backend for OllamaBackend {
             let _ = self.digest.set(Some(digest.clone()));
             identity.insert("digest".to_string(), digest);
         }
-        if let Some(version) = version.ok().and_then(|b| wire::version_of(&b)) {
+        if let Some(version) = version.ok().flatten().and_then(|b| wire::version_of(&b)) {
             identity.insert("version".to_string(), version);
         }
         Some(identity)

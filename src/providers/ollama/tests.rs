@@ -261,3 +261,24 @@ fn the_digest_is_found_by_name_with_the_default_tag() {
     );
     assert_eq!(version_of(b"{}"), None);
 }
+
+#[test]
+fn the_built_in_provider_needs_a_model_and_no_key() {
+    use crate::providers::{backend_for, check_callable};
+    use std::path::Path;
+    let text = "[protocol]\nname = \"o\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"ollama\"\nmodel = \"llama3.2\"\n\n[[targets]]\nprovider = \"ollama\"\n";
+    let p = crate::protocol::Protocol::parse(Path::new("o.toml"), text).unwrap();
+    let none = crate::config::Providers::default();
+    assert!(p
+        .targets
+        .iter()
+        .all(|t| check_callable(&p, t, &none).is_ok()));
+    // Wherever $OLLAMA_HOST points, the endpoint is its native chat route.
+    let b = backend_for(&p, &p.targets[0]).unwrap();
+    assert!(b.endpoint().ends_with("/api/chat"), "{}", b.endpoint());
+    let e = backend_for(&p, &p.targets[1]).err().unwrap().to_string();
+    assert!(
+        e.ends_with("provider `ollama` needs a model on the target (model = \"…\")"),
+        "{e}"
+    );
+}
