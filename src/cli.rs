@@ -70,6 +70,16 @@ pub enum Command {
         Then: curl -s localhost:8080/v1/chat/completions -H 'content-type: application/json' \\\n    \
         -d '{\"model\":\"reprise-local-1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}'")]
     Serve(ServeArgs),
+    /// Check the providers in config.toml: key present, endpoint reachable, model listed.
+    #[command(after_help = "Examples:\n  \
+        reprise providers            # nothing billable is sent\n  \
+        reprise providers --probe    # also one one-token chat call per provider\n\n\
+        Exit 0 when every check passes, 1 when one fails, 2 when config.toml is invalid.")]
+    Providers {
+        /// Also send one minimal chat call (one output token) to each provider: billable.
+        #[arg(long)]
+        probe: bool,
+    },
     /// List saved sessions: time, protocol, identity, calls, consistency.
     #[command(after_help = "Example:\n  reprise sessions")]
     Sessions {
@@ -202,6 +212,34 @@ pub fn main() -> i32 {
         Some(Command::Verify { archive }) => verify(&archive),
         Some(Command::Sessions { dir }) => sessions(dir),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Providers { probe }) => providers(probe),
+    }
+}
+
+fn providers(probe: bool) -> i32 {
+    let config = match crate::config::Config::load_user() {
+        Ok(c) => c,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let reports = runtime.block_on(crate::providers::check::check_configured(
+        &config.providers,
+        probe,
+    ));
+    let model = crate::local::LocalModel::builtin();
+    println!(
+        "local (built in) in-process · model {} · revision {}",
+        model.name(),
+        model.revision()
+    );
+    print!("{}", crate::providers::check::render(&reports));
+    if reports.iter().all(crate::providers::check::Report::ok) {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
     }
 }
 
@@ -401,6 +439,16 @@ fn run(args: RunArgs) -> i32 {
     let total = protocol.targets.len() as u64
         * protocol.items.len() as u64
         * u64::from(protocol.campaign.warmup + protocol.campaign.repeats);
+    // Unreachable, key refused, model unknown: said once, before the campaign, not per call.
+    let targets: Vec<_> = protocol
+        .targets
+        .iter()
+        .map(|t| t.name.clone())
+        .zip(spec.backends.iter().cloned())
+        .collect();
+    if let Some(problem) = runtime.block_on(crate::providers::check::preflight(&targets)) {
+        return fail(problem, EXIT_INPUT);
+    }
     let result = runtime.block_on(async {
         let control = RunControl::default();
         let ctrl_c = control.clone();
@@ -499,6 +547,10 @@ impl Progress {
 
     fn record(&self, record: &crate::record::CallRecord) {
         if let Some(bar) = &self.bar {
+            if record.retried {
+                bar.set_message("· retrying");
+                return;
+            }
             if record.status != crate::record::CallStatus::Ok {
                 bar.set_message("· errors seen");
             }

@@ -63,6 +63,8 @@ impl Providers {
 pub enum ProviderKind {
     /// `/chat/completions`: OpenAI and every compatible server.
     Openai,
+    /// `/messages`: Anthropic's Messages API.
+    Anthropic,
     /// Ollama's native `/api/chat` (NDJSON); base_url is the server root.
     Ollama,
 }
@@ -96,6 +98,13 @@ pub struct ProviderConfig {
     pub connect_timeout_ms: Option<u64>,
     pub first_byte_timeout_ms: Option<u64>,
     pub total_timeout_ms: Option<u64>,
+    /// Attempts after the first for rate limits, server errors, connection failures and
+    /// timeouts before any reply (default 2; 0 turns retries off).
+    pub max_retries: Option<u32>,
+    /// Calls in flight at once to this provider, whatever a protocol's concurrency says.
+    pub concurrency: Option<u32>,
+    /// Attempts started per minute, evenly spaced (the provider's rate limit, or under it).
+    pub requests_per_minute: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -221,6 +230,12 @@ fn check_provider(
             return Err(error(field, "must be at least 1".into()));
         }
     }
+    if p.concurrency == Some(0) {
+        return Err(error(".concurrency", "must be at least 1".into()));
+    }
+    if p.requests_per_minute == Some(0) {
+        return Err(error(".requests_per_minute", "must be at least 1".into()));
+    }
     Ok(())
 }
 
@@ -319,11 +334,11 @@ mod tests {
     fn provider_mistakes_are_named_with_their_line() {
         assert_eq!(
             error(&format!("{SERVE}timeout = 3\n")),
-            "c.toml:4: field `providers.serve.timeout`: unknown field `timeout`, expected one of `kind`, `base_url`, `model`, `api_key_env`, `api_key_file`, `headers`, `stream`, `logprobs`, `connect_timeout_ms`, `first_byte_timeout_ms`, `total_timeout_ms`"
+            "c.toml:4: field `providers.serve.timeout`: unknown field `timeout`, expected one of `kind`, `base_url`, `model`, `api_key_env`, `api_key_file`, `headers`, `stream`, `logprobs`, `connect_timeout_ms`, `first_byte_timeout_ms`, `total_timeout_ms`, `max_retries`, `concurrency`, `requests_per_minute`"
         );
         assert_eq!(
             error("[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h\"\n"),
-            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected `openai` or `ollama`"
+            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected one of `openai`, `anthropic`, `ollama`"
         );
         assert_eq!(
             error("[providers.x]\nkind = \"openai\"\nbase_url = \"http://me:pw@h/v1\"\n"),

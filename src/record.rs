@@ -20,6 +20,10 @@ pub struct CallRecord {
     /// Warm-up calls are archived but excluded from every measure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warmup: bool,
+    /// This attempt failed and another attempt of the same call follows: archived, counted as
+    /// a retry, never as the call's outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
     pub timing: Timing,
     pub status: CallStatus,
     /// Present when `status` is `error` (and for `cancelled`, with class `cancelled`).
@@ -121,6 +125,7 @@ impl CallRecord {
             call,
             attempt: 1,
             warmup: false,
+            retried: false,
             timing: Timing {
                 start_ms: 0.0,
                 ttft_ms: None,

@@ -36,6 +36,7 @@ fn item_json(item: &ItemSnapshot) -> Value {
         "errors": item.errors,
         "cancelled": item.cancelled,
         "errors_by_class": item.errors_by_class,
+        "retries_by_class": item.retries_by_class,
         "distinct_outputs": item.distinct_outputs,
         "modal_share": item.modal_share,
         "modal_share_ci": item.modal_share_ci,
@@ -129,6 +130,19 @@ pub fn table(snapshot: &Snapshot, archive: &Path, identity: &str, protocol: &str
             );
         }
         for item in &target.items {
+            if !item.retries_by_class.is_empty() {
+                let classes: Vec<String> = item
+                    .retries_by_class
+                    .iter()
+                    .map(|(class, n)| format!("{} {n}", class.as_str()))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "retried in {}: {}",
+                    crate::text::inert(&item.item),
+                    classes.join(", ")
+                );
+            }
             if !item.errors_by_class.is_empty() {
                 let classes: Vec<String> = item
                     .errors_by_class

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::providers::{Backend, ChatRequest};
+use crate::providers::{Backend, CallFailure, ChatRequest, Limits};
 use crate::record::{CallError, CallRecord, CallStatus, ErrorClass, Timing};
 
 /// One planned call: which target, which item, which repeat.
@@ -111,6 +111,12 @@ impl Runner {
         records: mpsc::Sender<CallRecord>,
     ) -> usize {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let limits: Arc<Vec<TargetLimits>> = Arc::new(
+            self.backends
+                .iter()
+                .map(|b| TargetLimits::new(b.limits()))
+                .collect(),
+        );
         let mut in_flight = JoinSet::new();
         let mut launched = 0;
         for planned in plan {
@@ -131,10 +137,11 @@ impl Runner {
             let records = records.clone();
             let gauge = Arc::clone(&control.in_flight);
             gauge.fetch_add(1, Ordering::Relaxed);
+            let limits = Arc::clone(&limits);
             in_flight.spawn(async move {
-                let record = runner.attempt(planned, 1, &abort).await;
-                // The receiver only goes away when the session is failing; nothing to do then.
-                let _ = records.send(record).await;
+                runner
+                    .call(planned, &limits[planned.target], &abort, &records)
+                    .await;
                 gauge.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
@@ -145,32 +152,75 @@ impl Runner {
         launched
     }
 
-    async fn attempt(
+    /// One planned call: attempts until one is not to be retried, each its own record. The
+    /// permit is held throughout, backoff included, so retries never exceed the concurrency.
+    async fn call(
         &self,
         planned: PlannedCall,
-        attempt: u32,
+        limits: &TargetLimits,
         abort: &CancellationToken,
-    ) -> CallRecord {
-        let backend = &self.backends[planned.target];
-        let request = &self.requests[planned.item];
-        let sent = Instant::now();
-        let start_ms = ms(sent.duration_since(self.clock));
-        let result = tokio::select! {
-            biased;
-            _ = abort.cancelled() => None,
-            result = backend.call(request) => Some(result),
+        records: &mpsc::Sender<CallRecord>,
+    ) {
+        let policy = self.backends[planned.target].retry_policy();
+        let mut attempt = 1;
+        // The provider's own concurrency, held across retries like the campaign's.
+        let _provider_permit = match &limits.permits {
+            None => None,
+            Some(permits) => tokio::select! {
+                biased;
+                _ = abort.cancelled() => {
+                    let _ = records.send(self.cancelled(planned, attempt)).await;
+                    return;
+                }
+                permit = permits.clone().acquire_owned() => permit.ok(),
+            },
         };
-        let latency_ms = ms(sent.elapsed());
-        let mut record = CallRecord {
+        loop {
+            if let Some(pacer) = &limits.pacer {
+                tokio::select! {
+                    biased;
+                    _ = abort.cancelled() => {
+                        let _ = records.send(self.cancelled(planned, attempt)).await;
+                        return;
+                    }
+                    _ = pacer.wait() => {}
+                }
+            }
+            let (mut record, failure) = self.attempt(planned, attempt, abort).await;
+            let wait = failure.and_then(|f| policy.wait(&f, attempt, rand::random::<f64>()));
+            record.retried = wait.is_some();
+            // The receiver only goes away when the session is failing; nothing to do then.
+            if records.send(record).await.is_err() {
+                return;
+            }
+            let Some(wait) = wait else { return };
+            attempt += 1;
+            let aborted = tokio::select! {
+                biased;
+                _ = abort.cancelled() => true,
+                _ = tokio::time::sleep(wait) => false,
+            };
+            if aborted {
+                // The call ends here: its last record says so, so it is never left open.
+                let record = self.cancelled(planned, attempt);
+                let _ = records.send(record).await;
+                return;
+            }
+        }
+    }
+
+    fn blank(&self, planned: PlannedCall, attempt: u32, start_ms: f64) -> CallRecord {
+        CallRecord {
             target: self.target_names[planned.target].clone(),
             item: self.item_names[planned.item].clone(),
             call: planned.call,
             attempt,
             warmup: planned.warmup,
+            retried: false,
             timing: Timing {
                 start_ms,
                 ttft_ms: None,
-                latency_ms,
+                latency_ms: 0.0,
             },
             status: CallStatus::Ok,
             error: None,
@@ -180,7 +230,37 @@ impl Runner {
             finish_reason: None,
             usage: None,
             served: Default::default(),
+        }
+    }
+
+    fn cancelled(&self, planned: PlannedCall, attempt: u32) -> CallRecord {
+        let mut record = self.blank(planned, attempt, ms(self.clock.elapsed()));
+        record.status = CallStatus::Cancelled;
+        record.error = Some(CallError {
+            class: ErrorClass::Cancelled,
+            message: "cancelled by the user while in flight".into(),
+        });
+        record
+    }
+
+    /// One attempt, as its record, with the failure when it failed (for the retry decision).
+    async fn attempt(
+        &self,
+        planned: PlannedCall,
+        attempt: u32,
+        abort: &CancellationToken,
+    ) -> (CallRecord, Option<CallFailure>) {
+        let backend = &self.backends[planned.target];
+        let request = &self.requests[planned.item];
+        let sent = Instant::now();
+        let start_ms = ms(sent.duration_since(self.clock));
+        let result = tokio::select! {
+            biased;
+            _ = abort.cancelled() => None,
+            result = backend.call(request) => Some(result),
         };
+        let mut record = self.blank(planned, attempt, start_ms);
+        record.timing.latency_ms = ms(sent.elapsed());
         match result {
             Some(Ok(reply)) => {
                 record.timing.ttft_ms = reply.ttft.map(ms);
@@ -195,8 +275,9 @@ impl Runner {
                 record.status = CallStatus::Error;
                 record.error = Some(CallError {
                     class: failure.class,
-                    message: failure.message,
+                    message: failure.message.clone(),
                 });
+                return (record, Some(failure));
             }
             None => {
                 record.status = CallStatus::Cancelled;
@@ -206,7 +287,53 @@ impl Runner {
                 });
             }
         }
-        record
+        (record, None)
+    }
+}
+
+/// A target's own limits while a plan runs.
+struct TargetLimits {
+    permits: Option<Arc<Semaphore>>,
+    pacer: Option<Pacer>,
+}
+
+impl TargetLimits {
+    fn new(limits: Limits) -> TargetLimits {
+        TargetLimits {
+            permits: limits
+                .concurrency
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            pacer: limits
+                .requests_per_minute
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .map(|rpm| Pacer::new(std::time::Duration::from_secs_f64(60.0 / rpm))),
+        }
+    }
+}
+
+/// Spaces attempts `interval` apart, in the order they ask.
+struct Pacer {
+    interval: std::time::Duration,
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    fn new(interval: std::time::Duration) -> Pacer {
+        Pacer {
+            interval,
+            next: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let at = next.map_or(now, |n| n.max(now));
+            *next = Some(at + self.interval);
+            at
+        };
+        tokio::time::sleep_until(at).await;
     }
 }
 
@@ -230,7 +357,7 @@ fn ms(d: std::time::Duration) -> f64 {
 mod tests {
     use super::*;
     use crate::protocol::Params;
-    use crate::providers::{CallFailure, Reply};
+    use crate::providers::{CallFailure, Limits, Reply, RetryPolicy};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// Fails every third call with a server error; answers the rest with an impossible token.
@@ -238,6 +365,8 @@ mod tests {
         calls: AtomicU32,
         in_flight: AtomicU32,
         peak: AtomicU32,
+        policy: RetryPolicy,
+        limits: Limits,
     }
 
     #[async_trait::async_trait]
@@ -247,6 +376,12 @@ mod tests {
         }
         fn endpoint(&self) -> String {
             "test".into()
+        }
+        fn retry_policy(&self) -> RetryPolicy {
+            self.policy
+        }
+        fn limits(&self) -> Limits {
+            self.limits
         }
         async fn call(&self, _: &ChatRequest) -> Result<Reply, CallFailure> {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -264,12 +399,148 @@ mod tests {
         }
     }
 
+    /// Never retried: every failure is the call's outcome.
     fn flaky() -> Arc<Flaky> {
+        flaky_with(RetryPolicy::NONE)
+    }
+
+    fn flaky_with(policy: RetryPolicy) -> Arc<Flaky> {
         Arc::new(Flaky {
             calls: AtomicU32::new(0),
             in_flight: AtomicU32::new(0),
             peak: AtomicU32::new(0),
+            policy,
+            limits: Limits::default(),
         })
+    }
+
+    fn quick_retries(max_retries: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_retries,
+            base: std::time::Duration::from_millis(1),
+            cap: std::time::Duration::from_millis(4),
+            ..RetryPolicy::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transient_failures_are_retried_each_attempt_its_own_record() {
+        let backend = flaky_with(quick_retries(2));
+        let runner = runner(backend.clone(), 3);
+        let (tx, mut rx) = mpsc::channel(1);
+        let run = tokio::spawn(runner.run(plan(1, 1, 0, 30), RunControl::default(), tx));
+        let mut records = Vec::new();
+        while let Some(r) = rx.recv().await {
+            records.push(r);
+        }
+        assert_eq!(run.await.unwrap(), 30);
+        // Every third attempt fails: 30 outcomes, one per call; a call fails only once its
+        // two retries have failed too.
+        let outcomes: Vec<&CallRecord> = records.iter().filter(|r| !r.retried).collect();
+        let mut calls: Vec<u32> = outcomes.iter().map(|r| r.call).collect();
+        calls.sort_unstable();
+        assert_eq!(calls, (0..30).collect::<Vec<_>>(), "one outcome per call");
+        assert!(outcomes
+            .iter()
+            .all(|r| r.status == CallStatus::Ok || r.attempt == 3));
+        assert!(outcomes
+            .iter()
+            .any(|r| r.status == CallStatus::Ok && r.attempt > 1));
+        let retried: Vec<&CallRecord> = records.iter().filter(|r| r.retried).collect();
+        assert!(!retried.is_empty());
+        assert_eq!(records.len(), 30 + retried.len());
+        for r in &retried {
+            assert_eq!(r.status, CallStatus::Error);
+            let next = records
+                .iter()
+                .find(|n| n.call == r.call && n.attempt == r.attempt + 1)
+                .expect("a retried attempt is followed by the next");
+            assert!(next.timing.start_ms >= r.timing.start_ms + r.timing.latency_ms);
+        }
+        assert!(
+            backend.peak.load(Ordering::SeqCst) <= 3,
+            "retries hold the limit"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_providers_own_concurrency_and_pace_hold_under_the_campaigns() {
+        let backend = Arc::new(Flaky {
+            limits: Limits {
+                concurrency: Some(1),
+                requests_per_minute: Some(6000.0),
+            },
+            ..Arc::try_unwrap(flaky()).ok().unwrap()
+        });
+        let runner = runner(backend.clone(), 4);
+        let (tx, mut rx) = mpsc::channel(4);
+        let run = tokio::spawn(runner.run(plan(1, 1, 0, 12), RunControl::default(), tx));
+        let mut starts = Vec::new();
+        while let Some(r) = rx.recv().await {
+            starts.push(r.timing.start_ms);
+        }
+        assert_eq!(run.await.unwrap(), 12);
+        assert_eq!(backend.peak.load(Ordering::SeqCst), 1, "one at a time");
+        starts.sort_by(f64::total_cmp);
+        // 6000 a minute: the k-th attempt starts no sooner than k × 10 ms after the first.
+        for (k, start) in starts.iter().enumerate() {
+            assert!(start - starts[0] >= k as f64 * 10.0 - 1.0, "{starts:?}");
+        }
+    }
+
+    #[test]
+    fn the_policy_retries_only_transient_failures_before_any_reply() {
+        let p = RetryPolicy::default();
+        let server = CallFailure::new(ErrorClass::Server, "500");
+        let wait = p.wait(&server, 1, 0.0).unwrap();
+        assert_eq!(
+            wait,
+            std::time::Duration::from_millis(375),
+            "0.5 s × 75% jitter"
+        );
+        assert_eq!(
+            p.wait(&server, 2, 1.0),
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert_eq!(p.wait(&server, 3, 0.5), None, "two retries at most");
+        let capped = RetryPolicy {
+            max_retries: 10,
+            ..p
+        };
+        assert_eq!(
+            capped.wait(&server, 9, 1.0),
+            Some(std::time::Duration::from_secs(8))
+        );
+        let limited = CallFailure::new(ErrorClass::RateLimit, "429")
+            .with_retry_after(Some(std::time::Duration::from_secs(3)));
+        assert_eq!(
+            p.wait(&limited, 1, 0.9),
+            Some(std::time::Duration::from_secs(3))
+        );
+        let too_long = limited
+            .clone()
+            .with_retry_after(Some(std::time::Duration::from_secs(600)));
+        assert_eq!(
+            p.wait(&too_long, 1, 0.0),
+            None,
+            "a wait over 120 s fails the call"
+        );
+        let begun = CallFailure::new(ErrorClass::Timeout, "slow").after_first_byte();
+        assert_eq!(p.wait(&begun, 1, 0.0), None, "never after the first byte");
+        for class in [
+            ErrorClass::Auth,
+            ErrorClass::RefusedParameter,
+            ErrorClass::MalformedResponse,
+            ErrorClass::TruncatedStream,
+            ErrorClass::Other,
+        ] {
+            assert_eq!(
+                p.wait(&CallFailure::new(class, "x"), 1, 0.0),
+                None,
+                "{class:?}"
+            );
+        }
+        assert_eq!(RetryPolicy::NONE.wait(&server, 1, 0.0), None);
     }
 
     /// One target, one item, on `backend`.

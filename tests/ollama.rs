@@ -1,24 +1,22 @@
 //! The `ollama` client against a loopback server that speaks Ollama's native API: the exact
-//! request, whole and NDJSON-streamed replies, the model digest, every error class, and
-//! `reprise run` end to end — with a proxy's API key nowhere but on the wire.
+//! request, whole and NDJSON-streamed replies, the model digest, the provider check and every
+//! error class — with a proxy's API key nowhere but on the wire. tests/ollama_run.rs drives
+//! `reprise run` end to end.
 
 #[path = "support/ollama_server.rs"]
 mod ollama_server;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use ollama_server::{tags, transcript, whole_reply, Canned, Server, DIGEST};
 use reprise::protocol::Params;
 use reprise::providers::key::ApiKey;
 use reprise::providers::ollama::{OllamaBackend, OllamaSettings};
-use reprise::providers::{Backend, CallFailure, ChatRequest, Reply};
+use reprise::providers::{Backend, CallFailure, ChatRequest, Check, Reply};
 use reprise::record::{ErrorClass, Usage};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-FAKEKEY-0llama-5e1d";
-const BIN: &str = env!("CARGO_BIN_EXE_reprise");
 
 fn settings(server: &Server, stream: bool) -> OllamaSettings {
     let mut s = OllamaSettings::new("lab", &server.base_url(), "llama3.2");
@@ -397,132 +395,71 @@ async fn a_refused_connection_is_a_connection_failure() {
     assert!(!f.message.contains(KEY));
 }
 
-// ---- `reprise run` end to end ----
-
-const PROTOCOL: &str = r#"
-[protocol]
-name = "native"
-
-[prompt]
-system = "Answer in one word."
-user = "Capital of France?"
-
-[params]
-temperature = 0.0
-seed = 42
-max_tokens = 8
-
-[campaign]
-repeats = 3
-concurrency = 2
-
-[[targets]]
-name = "lab"
-provider = "lab"
-"#;
-
-async fn run_reprise(dir: &Path, base_url: &str) -> (std::process::Output, String) {
-    let config = dir.join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(
-        config.join("config.toml"),
-        format!("[providers.lab]\nkind = \"ollama\"\nbase_url = \"{base_url}\"\nmodel = \"llama3.2\"\napi_key_env = \"REPRISE_TEST_OLLAMA_KEY\"\n"),
-    )
-    .unwrap();
-    let protocol = dir.join("native.toml");
-    std::fs::write(&protocol, PROTOCOL).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", &protocol.display().to_string(), "--json"])
-        .env("REPRISE_CONFIG_DIR", &config)
-        .env("REPRISE_DATA_DIR", dir.join("data"))
-        .env("REPRISE_TEST_OLLAMA_KEY", KEY);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    let mut archive = String::new();
-    if let Ok(entries) = std::fs::read_dir(dir.join("data").join("sessions")) {
-        for entry in entries {
-            archive.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
-        }
-    }
-    (out, archive)
-}
-
-fn assert_no_key(out: &std::process::Output, archive: &str) {
-    for (what, text) in [
-        ("archive", archive.to_string()),
-        ("stdout", String::from_utf8_lossy(&out.stdout).into_owned()),
-        ("stderr", String::from_utf8_lossy(&out.stderr).into_owned()),
-    ] {
-        assert!(!text.contains(KEY), "the key leaked into {what}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reprise_run_against_a_configured_ollama_archives_the_digest() {
+#[tokio::test]
+async fn the_check_says_whether_the_model_is_pulled_without_a_chat_call() {
     let server = Server::start(
         vec![],
-        Some(Canned::Lines {
-            chunks: transcript(),
-            cut: false,
+        Some(Canned::Whole {
+            status: 200,
+            headers: vec![],
+            body: whole_reply().to_string(),
         }),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let (out, archive) = run_reprise(dir.path(), &server.base_url()).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["targets"][0]["items"][0]["ok"], 3);
-    let lines: Vec<Value> = archive
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let calls: Vec<&Value> = lines.iter().filter(|l| l.get("status").is_some()).collect();
-    assert_eq!(calls.len(), 3, "{archive}");
-    for call in &calls {
-        assert_eq!(call["status"], "ok");
-        assert_eq!(call["output"], "Paris.");
-        assert_eq!(call["finish_reason"], "stop");
-        assert_eq!(
-            call["usage"],
-            json!({"prompt_tokens": 26, "completion_tokens": 3})
-        );
-        assert_eq!(
-            call["served"],
-            json!({"model": "llama3.2", "digest": DIGEST})
-        );
-        assert!(call["timing"]["ttft_ms"].is_number(), "{call}");
-        assert!(
-            call.get("tokens").is_none(),
-            "Ollama is not asked for tokens"
-        );
-    }
-    // The conditions name the endpoint and the exact body sent.
-    assert!(archive.contains(&format!("{}/api/chat", server.base_url())));
-    assert!(
-        archive.contains(r#""options":{"num_predict":8,"seed":42,"temperature":0.0}"#),
-        "{archive}"
+    let url = format!("{}/api/tags", server.base_url());
+    let backend = OllamaBackend::new(settings(&server, false)).unwrap();
+    assert_eq!(
+        backend.check().await,
+        [
+            Check::pass("endpoint", format!("{url} lists 2 models")),
+            Check::pass("model", "llama3.2:latest is pulled (digest a80c4f17acd5)"),
+        ]
     );
-    let chats = server.received_at("/api/chat");
-    assert_eq!(chats.len(), 3);
-    assert!(chats
-        .iter()
-        .all(|r| r.headers["authorization"] == format!("Bearer {KEY}")));
-    assert_no_key(&out, &archive);
-}
+    assert!(
+        server.received_at("/api/chat").is_empty(),
+        "nothing billable"
+    );
+    // The check's listing serves the first call's digest.
+    assert_eq!(backend.call(&request()).await.unwrap(), paris(None));
+    assert_eq!(server.received_at("/api/tags").len(), 1);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reprise_run_archives_failures_without_the_key() {
-    let server = Server::start(
-        vec![],
-        Some(whole(401, vec![], &format!("bad token {KEY}"))),
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let (out, archive) = run_reprise(dir.path(), &server.base_url()).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(archive.matches(r#""class":"auth""#).count(), 3, "{archive}");
-    assert_no_key(&out, &archive);
+    let mut s = settings(&server, false);
+    s.model = "mistral".into();
+    let missing = OllamaBackend::new(s).unwrap().check().await;
+    assert_eq!(
+        missing[1],
+        Check::fail(
+            "model",
+            "mistral is not pulled on this server (ollama pull mistral)"
+        )
+    );
+
+    // A proxy that passes only /api/chat: inconclusive, so never blocking.
+    server.set_tags(Value::Null);
+    let checks = OllamaBackend::new(settings(&server, false))
+        .unwrap()
+        .check()
+        .await;
+    assert_eq!(
+        checks,
+        [Check::unknown(
+            "endpoint",
+            format!("{url} answered HTTP 404; no model list to check against")
+        )]
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut s = OllamaSettings::new("lab", &format!("http://{addr}"), "m");
+    s.key = ApiKey::new(KEY);
+    let checks = OllamaBackend::new(s).unwrap().check().await;
+    assert_eq!(checks.len(), 1);
+    assert!(!checks[0].ok && checks[0].blocking, "{checks:?}");
+    assert!(
+        checks[0]
+            .detail
+            .starts_with(&format!("http://{addr}/api/tags unreachable: ")),
+        "{checks:?}"
+    );
 }

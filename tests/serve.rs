@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 /// A server on a free loopback port, on its own runtime; stops when dropped.
 struct Running {
     addr: SocketAddr,
+    stats: std::sync::Arc<reprise::serve::Stats>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -34,7 +35,9 @@ impl Running {
                 let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
                     .await
                     .unwrap();
-                addr_tx.send(server.local_addr().unwrap()).unwrap();
+                addr_tx
+                    .send((server.local_addr().unwrap(), server.stats()))
+                    .unwrap();
                 server
                     .run(async {
                         let _ = stopped.await;
@@ -43,9 +46,10 @@ impl Running {
                     .unwrap();
             });
         });
-        let addr = addr_rx.recv().unwrap();
+        let (addr, stats) = addr_rx.recv().unwrap();
         Running {
             addr,
+            stats,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -747,4 +751,182 @@ fn bad_serve_options_are_one_line_and_exit_2() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_campaign_through_transient_faults_ends_with_every_call_once_and_the_retries_archived() {
+    let server = Running::start(ServeConfig {
+        retry_after: 0,
+        seed: Some(3),
+        ..with_faults("429=0.05,500=0.05")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = "[protocol]\nname = \"faulty\"\n[prompt]\nuser = \"Tell me about Richard Feynman.\"\n[params]\ntemperature = 0.0\nmax_tokens = 20\n[[targets]]\nprovider = \"serve\"\n";
+    let summary = run_against(
+        &server,
+        dir.path(),
+        protocol,
+        &["--repeats", "200", "--concurrency", "16"],
+    );
+    let it = item(&summary, "serve");
+    assert_eq!(it["calls"], 200, "{it}");
+    let retries: u64 = it["retries_by_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(retries >= 5, "about 10% of 200 attempts fail: {it}");
+    // Three failures in a row is a 1-in-1000 event per call.
+    assert!(it["ok"].as_u64() >= Some(198), "{it}");
+    let calls = archived(&summary);
+    assert_eq!(calls.len() as u64, 200 + retries);
+    let mut outcomes: Vec<u64> = calls
+        .iter()
+        .filter(|c| c["retried"] != true)
+        .map(|c| c["call"].as_u64().unwrap())
+        .collect();
+    outcomes.sort_unstable();
+    assert_eq!(
+        outcomes,
+        (0..200).collect::<Vec<u64>>(),
+        "each call exactly once"
+    );
+    for r in calls.iter().filter(|c| c["retried"] == true) {
+        assert!(
+            matches!(r["error"]["class"].as_str(), Some("rate_limit" | "server")),
+            "{r}"
+        );
+        assert!(
+            calls
+                .iter()
+                .any(|n| n["call"] == r["call"]
+                    && n["attempt"] == r["attempt"].as_u64().unwrap() + 1),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn providers_checks_key_endpoint_and_model_without_a_billable_call() {
+    let server = Running::start(ServeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.base_url();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[providers.serve]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"reprise-local-1\"\napi_key_env = \"REPRISE_TEST_SERVE_KEY\"\n\n\
+             [providers.wrong]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"gpt-9\"\n\n\
+             [providers.keyless]\nkind = \"openai\"\nbase_url = \"{base}\"\nmodel = \"m\"\napi_key_env = \"REPRISE_TEST_UNSET_KEY\"\n"
+        ),
+    )
+    .unwrap();
+    const KEY: &str = "sk-test-PROVIDERS-91c2";
+    let providers = |extra: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("providers")
+            .args(extra)
+            .env("REPRISE_CONFIG_DIR", dir.path())
+            .env("REPRISE_TEST_SERVE_KEY", KEY)
+            .env_remove("REPRISE_TEST_UNSET_KEY")
+            .output()
+            .unwrap()
+    };
+    let out = providers(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("✓ model    reprise-local-1 is listed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✗ model    gpt-9 is not among the 1 model listed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("$REPRISE_TEST_UNSET_KEY, which is not set"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✓ key      from $REPRISE_TEST_SERVE_KEY"),
+        "{text}"
+    );
+    assert_eq!(
+        server
+            .stats
+            .completions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing billable without --probe"
+    );
+    let probed = providers(&["--probe"]);
+    let text = String::from_utf8_lossy(&probed.stdout).to_string();
+    assert!(text.contains("✓ probe    answered in"), "{text}");
+    assert!(
+        text.contains("✗ probe    other: provider `wrong` answered HTTP 404"),
+        "{text}"
+    );
+    for o in [&out, &probed] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains(KEY), "the key leaked: {all}");
+    }
+}
+
+#[test]
+fn an_unknown_model_or_an_unreachable_host_stops_before_the_campaign() {
+    let server = Running::start(ServeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[providers.wrong]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-9\"\n\n[providers.down]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    for (provider, expected) in [
+        (
+            "wrong",
+            "target `wrong`: gpt-9 is not among the 1 model listed (model); nothing was run",
+        ),
+        (
+            "down",
+            "target `down`: http://127.0.0.1:1/v1/models unreachable",
+        ),
+    ] {
+        let path = dir.path().join(format!("{provider}.toml"));
+        std::fs::write(
+            &path,
+            format!("[protocol]\nname = \"p\"\n[prompt]\nuser = \"hi\"\n[[targets]]\nprovider = \"{provider}\"\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("run")
+            .arg(&path)
+            .env("REPRISE_CONFIG_DIR", &config)
+            .env("REPRISE_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            !dir.path().join("data").exists(),
+            "no archive for a campaign that never ran"
+        );
+    }
+    assert_eq!(
+        server
+            .stats
+            .completions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }

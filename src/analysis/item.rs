@@ -70,6 +70,7 @@ pub(crate) struct ItemState {
     errors: u64,
     cancelled: u64,
     errors_by_class: BTreeMap<ErrorClass, u64>,
+    retries_by_class: BTreeMap<ErrorClass, u64>,
     clusters: Vec<ClusterState>,
     /// Fast hashing: every fold looks its output up here.
     by_text: FxHashMap<Arc<str>, u32>,
@@ -115,6 +116,7 @@ impl ItemState {
             errors: 0,
             cancelled: 0,
             errors_by_class: BTreeMap::new(),
+            retries_by_class: BTreeMap::new(),
             clusters: Vec::new(),
             by_text: FxHashMap::default(),
             order: Vec::new(),
@@ -143,7 +145,11 @@ impl ItemState {
 
     /// Folds one non-warm-up record.
     pub fn fold(&mut self, rec: &CallRecord, shared: &mut Shared<'_>) {
-        if rec.status != CallStatus::Ok {
+        if rec.retried {
+            // A transient failure tried again: counted as a retry, not as the call's outcome.
+            let class = rec.error.as_ref().map_or(ErrorClass::Other, |e| e.class);
+            *self.retries_by_class.entry(class).or_insert(0) += 1;
+        } else if rec.status != CallStatus::Ok {
             let class = rec.error.as_ref().map_or(
                 if rec.status == CallStatus::Cancelled {
                     ErrorClass::Cancelled
@@ -380,6 +386,7 @@ impl ItemState {
             errors: self.errors,
             cancelled: self.cancelled,
             errors_by_class: self.errors_by_class.clone(),
+            retries_by_class: self.retries_by_class.clone(),
             distinct_outputs: k,
             modal_share: (n > 0).then(|| c1 as f64 / n as f64),
             modal_share_ci: wilson_interval(c1, n, Z95),

@@ -283,6 +283,8 @@ pub struct ItemSnapshot {
     pub cancelled: u64,
     /// Failed attempts by class, including ones later retried.
     pub errors_by_class: BTreeMap<ErrorClass, u64>,
+    /// Failed attempts that were tried again, by class (not in `errors`).
+    pub retries_by_class: BTreeMap<ErrorClass, u64>,
     pub distinct_outputs: u64,
     pub modal_share: Option<f64>,
     pub modal_share_ci: Option<[f64; 2]>,

@@ -183,6 +183,37 @@ fn retries_count_the_call_once() {
 }
 
 #[test]
+fn attempts_marked_retried_are_retries_not_errors() {
+    let mut a = Analyzer::new(config(&["q"]));
+    let mut limited = CallRecord::failed("t", "q", 0, ErrorClass::RateLimit, "429");
+    limited.retried = true;
+    a.fold(&limited);
+    let mut ok = CallRecord::ok("t", "q", 0, "yes", 5.0);
+    ok.attempt = 2;
+    a.fold(&ok);
+    let mut down = CallRecord::failed("t", "q", 1, ErrorClass::Server, "500");
+    down.retried = true;
+    a.fold(&down);
+    let mut again = CallRecord::failed("t", "q", 1, ErrorClass::Server, "500");
+    again.attempt = 2;
+    a.fold(&again);
+    let s = a.snapshot();
+    let i = item(&s, "t", "q");
+    assert_eq!((i.calls, i.ok, i.errors), (2, 1, 1));
+    let errors: Vec<_> = i.errors_by_class.iter().map(|(c, n)| (*c, *n)).collect();
+    assert_eq!(
+        errors,
+        [(ErrorClass::Server, 1)],
+        "only the last attempt's failure"
+    );
+    let retries: Vec<_> = i.retries_by_class.iter().map(|(c, n)| (*c, *n)).collect();
+    assert_eq!(
+        retries,
+        [(ErrorClass::RateLimit, 1), (ErrorClass::Server, 1)]
+    );
+}
+
+#[test]
 fn warmup_is_excluded_everywhere() {
     let mut a = Analyzer::new(config(&["q"]));
     let mut w = CallRecord::ok("t", "q", 0, "cold start", 900.0);

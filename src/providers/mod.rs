@@ -1,6 +1,8 @@
 //! Backends: one trait, one module per wire format. Each call returns what came back, or a
 //! classified failure; the runner turns either into a call record.
 
+pub mod anthropic;
+pub mod check;
 pub mod key;
 pub mod local;
 pub mod ollama;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{ProviderKind, Providers};
+use crate::config::{ProviderConfig, ProviderKind, Providers};
 use crate::error::InputError;
 use crate::protocol::{Protocol, Target};
 
@@ -77,6 +79,67 @@ impl CallFailure {
     }
 }
 
+/// How a target's failed calls are tried again. Only transient failures are retried — rate
+/// limits, server errors, connection failures and timeouts — and never once a reply had begun.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub max_retries: u32,
+    /// The first backoff; it doubles with each retry up to `cap`.
+    pub base: Duration,
+    pub cap: Duration,
+    /// A server asking for a longer wait than this is not retried (the call fails).
+    pub max_server_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// As OpenAI's own SDK: 2 retries, 0.5 s doubling to 8 s, Retry-After honoured up to 120 s.
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 2,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(8),
+            max_server_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_retries: 0,
+        base: Duration::ZERO,
+        cap: Duration::ZERO,
+        max_server_wait: Duration::ZERO,
+    };
+
+    /// How long to wait before retrying after `failure` on attempt `attempt` (1-based), or
+    /// None when it is not to be retried. `jitter` in [0, 1) spreads the backoff over
+    /// 75–100% of its value so that clients failing together do not retry together.
+    pub fn wait(&self, failure: &CallFailure, attempt: u32, jitter: f64) -> Option<Duration> {
+        let transient = matches!(
+            failure.class,
+            ErrorClass::RateLimit
+                | ErrorClass::Server
+                | ErrorClass::Connection
+                | ErrorClass::Timeout
+        );
+        if !transient || failure.after_first_byte || attempt > self.max_retries {
+            return None;
+        }
+        match failure.retry_after {
+            Some(wait) if wait > self.max_server_wait => None,
+            Some(wait) => Some(wait),
+            None => {
+                let doubling = 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+                let backoff = (self.base.as_secs_f64() * doubling).min(self.cap.as_secs_f64());
+                Some(Duration::from_secs_f64(
+                    backoff * (0.75 + 0.25 * jitter.clamp(0.0, 1.0)),
+                ))
+            }
+        }
+    }
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync {
     /// The exact request body this backend sends for `request` (recorded in the conditions,
@@ -90,6 +153,19 @@ pub trait Backend: Send + Sync {
         BTreeMap::new()
     }
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure>;
+    /// How this target's failed calls are retried.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
+    /// This target's own limits, on top of the campaign's concurrency.
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
+    /// For `reprise providers`: is the endpoint reachable, the key accepted, the model listed?
+    /// Nothing billable is sent (see `check::probe` for the one call that is).
+    async fn check(&self) -> Vec<Check> {
+        Vec::new()
+    }
     /// What serves this target as the server describes it outside any call (for Ollama: the
     /// model's digest and the server version), read fresh each time so a campaign can record
     /// it at its start and end and show a change. None: the backend has no such description.
@@ -99,12 +175,64 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// The backend for a target, with only the built-in providers (`local`, `openai`, `ollama`).
+/// A provider's own limits (from its `[providers.NAME]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// Calls in flight at once to this provider, whatever the campaign's concurrency.
+    pub concurrency: Option<usize>,
+    /// Attempts started per minute, evenly spaced.
+    pub requests_per_minute: Option<f64>,
+}
+
+/// One line of `reprise providers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked: `key`, `endpoint`, `model`, `probe`.
+    pub what: &'static str,
+    pub ok: bool,
+    /// A failure that means calls cannot succeed (unreachable, key refused, model unknown):
+    /// `reprise run` stops before the campaign on it. Inconclusive checks are not blocking.
+    pub blocking: bool,
+    /// One sentence; never a secret.
+    pub detail: String,
+}
+
+impl Check {
+    pub fn pass(what: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            what,
+            ok: true,
+            blocking: false,
+            detail: detail.into(),
+        }
+    }
+    pub fn fail(what: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            what,
+            ok: false,
+            blocking: true,
+            detail: detail.into(),
+        }
+    }
+    /// Could not tell (e.g. a server without a model list): reported, never blocking.
+    pub fn unknown(what: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            what,
+            ok: false,
+            blocking: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The backend for a target, with only the built-in providers (`local`, `openai`, `anthropic`,
+/// `ollama`).
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
     backend_with_providers(protocol, target, &Providers::default())
 }
 
-/// The backend for a target: built in (`local`, `openai`, `ollama`) or configured in `[providers.NAME]`.
+/// The backend for a target: built in (`local`, `openai`, `anthropic`, `ollama`) or configured
+/// in `[providers.NAME]`.
 /// Keys are read here, so a missing one stops the campaign before its first call.
 pub fn backend_with_providers(
     protocol: &Protocol,
@@ -125,27 +253,39 @@ pub fn backend_with_providers(
             .and_then(openai::OpenAiBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
+        "anthropic" => anthropic::AnthropicSettings::builtin(target.model.as_deref())
+            .and_then(anthropic::AnthropicBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|m| InputError::new(&protocol.path, in_target(m))),
         "ollama" => ollama::OllamaSettings::builtin(target.model.as_deref())
             .and_then(ollama::OllamaBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
         name => match providers.get(name) {
-            Some(config) => match config.kind {
-                ProviderKind::Openai => {
-                    openai::OpenAiSettings::from_config(name, config, target.model.as_deref())
-                        .and_then(openai::OpenAiBackend::new)
-                        .map(|b| Arc::new(b) as Arc<dyn Backend>)
-                        .map_err(|m| InputError::new(&providers.file, in_target(m)))
-                }
-                ProviderKind::Ollama => {
-                    ollama::OllamaSettings::from_config(name, config, target.model.as_deref())
-                        .and_then(ollama::OllamaBackend::new)
-                        .map(|b| Arc::new(b) as Arc<dyn Backend>)
-                        .map_err(|m| InputError::new(&providers.file, in_target(m)))
-                }
-            },
+            Some(config) => configured_backend(name, config, target.model.as_deref())
+                .map_err(|m| InputError::new(&providers.file, in_target(m))),
             None => Err(not_callable(protocol, target)),
         },
+    }
+}
+
+/// The backend for `[providers.NAME]`, its key read now; `model` (a target's) overrides the
+/// provider's default. The error is one sentence naming the provider.
+pub fn configured_backend(
+    name: &str,
+    config: &ProviderConfig,
+    model: Option<&str>,
+) -> Result<Arc<dyn Backend>, String> {
+    match config.kind {
+        ProviderKind::Openai => openai::OpenAiSettings::from_config(name, config, model)
+            .and_then(openai::OpenAiBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
+        ProviderKind::Anthropic => anthropic::AnthropicSettings::from_config(name, config, model)
+            .and_then(anthropic::AnthropicBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
+        ProviderKind::Ollama => ollama::OllamaSettings::from_config(name, config, model)
+            .and_then(ollama::OllamaBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
     }
 }
 
@@ -158,7 +298,7 @@ pub fn check_callable(
     providers: &Providers,
 ) -> Result<(), InputError> {
     match target.provider.as_str() {
-        "local" | "openai" | "ollama" => Ok(()),
+        "local" | "openai" | "anthropic" | "ollama" => Ok(()),
         name if providers.get(name).is_some() => Ok(()),
         _ => Err(not_callable(protocol, target)),
     }
@@ -181,7 +321,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"anthropic\"\nmodel = \"claude\"\n";
+    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"gemini\"\nmodel = \"gemini-pro\"\n";
 
     #[test]
     fn a_target_nothing_can_call_is_found_before_any_key_is_read() {
@@ -203,7 +343,7 @@ mod tests {
             check_callable(&p, &p.targets[2], &config.providers)
                 .unwrap_err()
                 .to_string(),
-            "r.toml: target `anthropic/claude` uses provider `anthropic`, which this version of reprise cannot call yet; run it with --target local"
+            "r.toml: target `gemini/gemini-pro` uses provider `gemini`, which this version of reprise cannot call yet; run it with --target local"
         );
         // The configured provider's missing key is named with the file that configures it.
         let e = backend_with_providers(&p, &p.targets[1], &config.providers)

@@ -151,7 +151,8 @@ fn launch(spec: SessionSpec) -> Running {
                     let _ = start_tx.send(start.clone());
                 },
                 |record, analyzer| {
-                    if record.is_some() {
+                    // A retried attempt is not a call done; its next attempt will be.
+                    if record.is_some_and(|r| !r.retried) {
                         records += 1;
                     }
                     // A lull (None) sends what the throttle held back: the view never rests

@@ -250,6 +250,10 @@ impl ModelBackend for Scripted {
     fn request_body(&self, request: &ChatRequest) -> serde_json::Value {
         serde_json::json!({ "scripted": request.user })
     }
+    /// Failures stay failures: the views under test show them by class.
+    fn retry_policy(&self) -> crate::providers::RetryPolicy {
+        crate::providers::RetryPolicy::NONE
+    }
     fn endpoint(&self) -> String {
         "in-process (scripted for tests)".into()
     }

@@ -58,6 +58,12 @@ impl Server {
             received: Vec::new(),
         }));
         let app = axum::Router::new()
+            // An empty model list: the client's pre-flight check cannot tell, so it lets the
+            // campaign run into whatever the script answers.
+            .route(
+                "/v1/models",
+                axum::routing::get(|| async { axum::Json(json!({"object": "list", "data": []})) }),
+            )
             .fallback(answer)
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

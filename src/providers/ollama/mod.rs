@@ -7,6 +7,7 @@
 //! Ollama sends no log-probabilities unless asked, and reprise does not ask: an Ollama reply
 //! has no tokens. Options the protocol leaves out fall back to the model's Modelfile defaults.
 
+mod check;
 pub mod ndjson;
 pub mod wire;
 
@@ -21,8 +22,8 @@ use tokio::sync::OnceCell;
 
 use super::key::{self, ApiKey};
 use super::openai::wire::{excerpt, retry_wait};
-use super::openai::Timeouts;
-use super::{Backend, CallFailure, ChatRequest, Reply};
+use super::openai::{cause, seconds, Timeouts};
+use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use ndjson::LineDecoder;
@@ -62,6 +63,8 @@ pub struct OllamaSettings {
     pub headers: BTreeMap<String, String>,
     pub stream: bool,
     pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
+    pub limits: Limits,
 }
 
 impl OllamaSettings {
@@ -75,6 +78,8 @@ impl OllamaSettings {
             headers: BTreeMap::new(),
             stream: true,
             timeouts: default_timeouts(),
+            retry: RetryPolicy::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -96,6 +101,13 @@ impl OllamaSettings {
         };
         s.headers = config.headers.clone();
         s.stream = config.stream;
+        if let Some(n) = config.max_retries {
+            s.retry.max_retries = n;
+        }
+        s.limits = Limits {
+            concurrency: config.concurrency.map(|n| n.max(1) as usize),
+            requests_per_minute: config.requests_per_minute.map(f64::from),
+        };
         let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
         let d = default_timeouts();
         s.timeouts = Timeouts {
@@ -492,6 +504,19 @@ impl Backend for OllamaBackend {
         self.settings.headers.clone()
     }
 
+    fn retry_policy(&self) -> RetryPolicy {
+        self.settings.retry
+    }
+
+    fn limits(&self) -> Limits {
+        self.settings.limits
+    }
+
+    /// `GET {base}/api/tags`: reachable, key (if any) accepted, model pulled.
+    async fn check(&self) -> Vec<Check> {
+        self.check_model().await
+    }
+
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
         let started = Instant::now();
         let total = self.settings.timeouts.total;
@@ -567,19 +592,6 @@ async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Result<V
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// The innermost cause of a transport error ("Connection refused (os error 111)"), one line.
-fn cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut inner = e;
-    while let Some(source) = inner.source() {
-        inner = source;
-    }
-    excerpt(&inner.to_string())
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64())
 }
 
 #[cfg(test)]

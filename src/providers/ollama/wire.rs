@@ -266,17 +266,30 @@ struct TagModel {
     digest: Option<String>,
 }
 
-/// The listed name and digest of `model` in a `/api/tags` answer; `Ok(None)` when it is not
-/// listed (a model the server proxies, or one not pulled yet). Err: not the expected JSON.
-pub fn digest_of(body: &[u8], model: &str) -> Result<Option<(String, String)>, String> {
+/// Every model a `/api/tags` answer lists, as (name, digest); Err: not the expected JSON.
+pub fn listed(body: &[u8]) -> Result<Vec<(String, Option<String>)>, String> {
     let tags: Tags = serde_json::from_slice(body)
         .map_err(|e| format!("/api/tags is not the expected JSON ({e})"))?;
+    Ok(tags
+        .models
+        .into_iter()
+        .filter_map(|m| {
+            let name = m.name.or(m.model)?;
+            Some((
+                name,
+                m.digest.filter(|d| !d.is_empty()).map(|d| excerpt(&d)),
+            ))
+        })
+        .collect())
+}
+
+/// The listed name and digest of `model` in a `/api/tags` answer; `Ok(None)` when it is not
+/// listed with a digest (a model not pulled yet). Err: not the expected JSON.
+pub fn digest_of(body: &[u8], model: &str) -> Result<Option<(String, String)>, String> {
     let wanted = full_name(model);
-    Ok(tags.models.into_iter().find_map(|m| {
-        let name = m.name.or(m.model)?;
-        let digest = m.digest.filter(|d| !d.is_empty())?;
-        (full_name(&name) == wanted).then(|| (name, excerpt(&digest)))
-    }))
+    Ok(listed(body)?
+        .into_iter()
+        .find_map(|(name, digest)| (full_name(&name) == wanted).then_some((name, digest?))))
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{json, Value};
 
 use super::key::{self, ApiKey};
-use super::{Backend, CallFailure, ChatRequest, Reply};
+use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
 use sse::SseDecoder;
@@ -67,6 +67,8 @@ pub struct OpenAiSettings {
     pub stream: bool,
     pub logprobs: bool,
     pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
+    pub limits: Limits,
 }
 
 impl OpenAiSettings {
@@ -81,6 +83,8 @@ impl OpenAiSettings {
             stream: true,
             logprobs: true,
             timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -103,6 +107,13 @@ impl OpenAiSettings {
         s.headers = config.headers.clone();
         s.stream = config.stream;
         s.logprobs = config.logprobs;
+        if let Some(n) = config.max_retries {
+            s.retry.max_retries = n;
+        }
+        s.limits = Limits {
+            concurrency: config.concurrency.map(|n| n.max(1) as usize),
+            requests_per_minute: config.requests_per_minute.map(f64::from),
+        };
         let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
         let d = Timeouts::default();
         s.timeouts = Timeouts {
@@ -428,6 +439,100 @@ impl Backend for OpenAiBackend {
         self.settings.headers.clone()
     }
 
+    fn retry_policy(&self) -> RetryPolicy {
+        self.settings.retry
+    }
+
+    fn limits(&self) -> Limits {
+        self.settings.limits
+    }
+
+    /// `GET {base}/models`: reachable, key accepted, model listed.
+    async fn check(&self) -> Vec<Check> {
+        let url = format!("{}/models", self.settings.base_url.trim_end_matches('/'));
+        let mut request = self.client.get(&url).headers(self.headers.clone());
+        if let Some(key) = &self.settings.key {
+            request = request.bearer_auth(key.expose());
+        }
+        let scrub = |text: String| match &self.settings.key {
+            Some(key) => key.scrub(&text),
+            None => text,
+        };
+        let response =
+            match tokio::time::timeout(self.settings.timeouts.first_byte, request.send()).await {
+                Err(_) => {
+                    return vec![Check::unknown(
+                        "endpoint",
+                        format!(
+                            "{url} sent nothing within {}",
+                            seconds(self.settings.timeouts.first_byte)
+                        ),
+                    )]
+                }
+                Ok(Err(e)) => {
+                    return vec![Check::fail(
+                        "endpoint",
+                        scrub(format!("{url} unreachable: {}", cause(&e))),
+                    )]
+                }
+                Ok(Ok(r)) => r,
+            };
+        let status = response.status();
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return vec![Check::fail(
+                "endpoint",
+                format!("{url} refused the key (HTTP {status})"),
+            )];
+        }
+        if !status.is_success() {
+            // Many compatible servers have no model list: that says nothing about chat.
+            return vec![Check::unknown(
+                "endpoint",
+                format!("{url} answered HTTP {status}; no model list to check against"),
+            )];
+        }
+        let ids: Vec<String> = match response.json::<Value>().await {
+            Ok(v) => v["data"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|m| m["id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(_) => {
+                return vec![Check::unknown(
+                    "endpoint",
+                    format!("{url} did not answer with a model list"),
+                )]
+            }
+        };
+        if ids.is_empty() {
+            return vec![Check::unknown(
+                "model",
+                format!("{url} lists no models to check against"),
+            )];
+        }
+        let mut checks = vec![Check::pass(
+            "endpoint",
+            format!("{url} lists {}", models(ids.len())),
+        )];
+        let model = &self.settings.model;
+        checks.push(if ids.iter().any(|id| id == model) {
+            Check::pass("model", format!("{} is listed", excerpt(model)))
+        } else {
+            Check::fail(
+                "model",
+                format!(
+                    "{} is not among the {} listed",
+                    excerpt(model),
+                    models(ids.len())
+                ),
+            )
+        });
+        checks
+    }
+
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
         let started = Instant::now();
         let total = self.settings.timeouts.total;
@@ -461,13 +566,16 @@ impl Backend for OpenAiBackend {
     }
 }
 
-enum ReadError {
+pub(crate) enum ReadError {
     TooLarge,
     Cut(reqwest::Error),
 }
 
 /// The body, up to `limit` bytes.
-async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Cut)? {
         if body.len() + chunk.len() > limit {
@@ -479,7 +587,7 @@ async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Result<V
 }
 
 /// The innermost cause of a transport error ("Connection refused (os error 111)"), one line.
-fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut inner = e;
     while let Some(source) = inner.source() {
         inner = source;
@@ -487,9 +595,17 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     excerpt(&inner.to_string())
 }
 
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
 #[cfg(test)]
 mod tests;
+
+fn models(n: usize) -> String {
+    if n == 1 {
+        "1 model".into()
+    } else {
+        format!("{n} models")
+    }
+}

@@ -140,6 +140,15 @@ fn render_progress(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) 
             *errors.entry(*class).or_default() += n;
         }
     }
+    let retried: u64 = app
+        .items()
+        .map(|(_, item)| item.retries_by_class.values().sum::<u64>())
+        .sum();
+    let retried = if retried > 0 {
+        format!(" · retried {retried}")
+    } else {
+        String::new()
+    };
     let errors = if errors.is_empty() {
         "no errors".to_string()
     } else {
@@ -166,7 +175,7 @@ fn render_progress(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) 
         String::new()
     };
     let label = format!(
-        "{done}/{} calls · {rate:.0} calls/s{eta}{in_flight} · {errors}",
+        "{done}/{} calls · {rate:.0} calls/s{eta}{in_flight} · {errors}{retried}",
         app.planned_calls
     );
     let gauge = Gauge::default()

@@ -1,0 +1,417 @@
+//! The Messages wire format, read: replies (whole, or streamed as named events) into a
+//! `Reply`, and error bodies (`{"type":"error","error":{"type","message"}}`) into a classified
+//! `CallFailure`. No I/O here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::providers::openai::wire::excerpt;
+use crate::providers::{CallFailure, Reply};
+use crate::record::{ErrorClass, Usage};
+
+/// A whole `Message`, or the `message` of a streamed `message_start`.
+#[derive(Debug, Deserialize)]
+struct Message {
+    id: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    content: Vec<Block>,
+    stop_reason: Option<String>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Block {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+/// Anthropic's `input_tokens` leaves out what the prompt cache wrote or read; all three
+/// together are the prompt.
+#[derive(Debug, Default, Deserialize)]
+struct WireUsage {
+    input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    service_tier: Option<String>,
+    inference_geo: Option<String>,
+}
+
+/// One streamed event's data; its `type` repeats the event's name.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    MessageStart {
+        message: Message,
+    },
+    ContentBlockStart {
+        content_block: Block,
+    },
+    ContentBlockDelta {
+        delta: Delta,
+    },
+    MessageDelta {
+        delta: StopDelta,
+        usage: Option<WireUsage>,
+    },
+    MessageStop,
+    Error {
+        error: WireError,
+    },
+    /// `ping`, `content_block_stop` and any event type added later (the API asks clients to
+    /// ignore those).
+    #[serde(other)]
+    Ignored,
+}
+
+#[derive(Debug, Deserialize)]
+struct Delta {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StopDelta {
+    stop_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: WireError,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WireError {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    message: Option<String>,
+}
+
+/// A reply being assembled: from one whole body, or from events as they arrive.
+#[derive(Debug)]
+pub struct Assembly {
+    provider: String,
+    /// The sampling parameters the request carried, to tell a refused one from other 400s.
+    sent: Vec<&'static str>,
+    text: String,
+    finish_reason: Option<String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    served: BTreeMap<String, String>,
+    pub ttft: Option<Duration>,
+    /// `message_stop` was seen.
+    pub done: bool,
+}
+
+impl Assembly {
+    pub fn new(provider: &str, sent: Vec<&'static str>) -> Self {
+        Assembly {
+            provider: provider.to_string(),
+            sent,
+            text: String::new(),
+            finish_reason: None,
+            input_tokens: None,
+            output_tokens: None,
+            served: BTreeMap::new(),
+            ttft: None,
+            done: false,
+        }
+    }
+
+    /// The reply of a non-streamed call.
+    pub fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        if value.get("type").and_then(|t| t.as_str()) == Some("error") {
+            let error: ErrorBody = serde_json::from_value(value).map_err(|e| self.malformed(&e))?;
+            return Err(self.event_error(error.error));
+        }
+        let message: Message = serde_json::from_value(value).map_err(|e| self.malformed(&e))?;
+        if message.stop_reason.is_none() && message.content.is_empty() {
+            return Err(self.failure(
+                ErrorClass::MalformedResponse,
+                "returned a message with neither content nor a stop_reason".into(),
+            ));
+        }
+        self.start(&message);
+        for block in &message.content {
+            self.block_text(block);
+        }
+        self.stop(message.stop_reason.as_deref());
+        Ok(self.reply(None))
+    }
+
+    /// Takes one streamed event's data; `elapsed` is read when the first text arrives.
+    pub fn event(&mut self, data: &str, elapsed: impl Fn() -> Duration) -> Result<(), CallFailure> {
+        let event: Event = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
+        let had_text = !self.text.is_empty();
+        match event {
+            Event::MessageStart { message } => self.start(&message),
+            Event::ContentBlockStart { content_block } => self.block_text(&content_block),
+            Event::ContentBlockDelta { delta } => {
+                // thinking, signature, tool-input and citation deltas are not the answer.
+                if delta.kind == "text_delta" {
+                    self.text.push_str(delta.text.as_deref().unwrap_or(""));
+                }
+            }
+            Event::MessageDelta { delta, usage } => {
+                self.stop(delta.stop_reason.as_deref());
+                if let Some(u) = usage {
+                    // Cumulative: the last one counts.
+                    self.usage(&u);
+                }
+            }
+            Event::MessageStop => self.done = true,
+            Event::Error { error } => return Err(self.event_error(error)),
+            Event::Ignored => {}
+        }
+        if !had_text && !self.text.is_empty() {
+            self.ttft = Some(elapsed());
+        }
+        Ok(())
+    }
+
+    /// The stream ended; `cut` says the connection failed or an event was left half-sent.
+    /// Only `message_stop` completes a reply: Anthropic always sends it.
+    pub fn end_of_stream(
+        self,
+        cut: Option<String>,
+        request_id: Option<String>,
+    ) -> Result<Reply, CallFailure> {
+        if self.done {
+            return Ok(self.reply(request_id));
+        }
+        let why = match cut {
+            Some(why) => format!("stream cut before its end: {why}"),
+            None => "stream ended without message_stop".into(),
+        };
+        Err(self.failure(ErrorClass::TruncatedStream, why))
+    }
+
+    fn start(&mut self, message: &Message) {
+        let ids = [("model", &message.model), ("response_id", &message.id)];
+        for (key, value) in ids {
+            if let Some(value) = value {
+                self.served
+                    .entry(key.to_string())
+                    .or_insert_with(|| value.clone());
+            }
+        }
+        if let Some(u) = &message.usage {
+            self.usage(u);
+        }
+    }
+
+    fn usage(&mut self, u: &WireUsage) {
+        if let Some(input) = u.input_tokens {
+            let cached =
+                u.cache_creation_input_tokens.unwrap_or(0) + u.cache_read_input_tokens.unwrap_or(0);
+            self.input_tokens = Some(input + cached);
+        }
+        if let Some(output) = u.output_tokens {
+            self.output_tokens = Some(output);
+        }
+        for (key, value) in [
+            ("service_tier", &u.service_tier),
+            ("inference_geo", &u.inference_geo),
+        ] {
+            if let Some(value) = value {
+                self.served.insert(key.to_string(), value.clone());
+            }
+        }
+    }
+
+    fn block_text(&mut self, block: &Block) {
+        if block.kind == "text" {
+            self.text.push_str(block.text.as_deref().unwrap_or(""));
+        }
+    }
+
+    fn stop(&mut self, stop_reason: Option<&str>) {
+        if let Some(reason) = stop_reason {
+            self.finish_reason = Some(finish_reason(reason));
+        }
+    }
+
+    fn reply(mut self, request_id: Option<String>) -> Reply {
+        if let Some(id) = request_id {
+            self.served.insert("request_id".into(), id);
+        }
+        let usage = match (self.input_tokens, self.output_tokens) {
+            (Some(prompt_tokens), Some(completion_tokens)) => Some(Usage {
+                prompt_tokens,
+                completion_tokens,
+            }),
+            _ => None,
+        };
+        // The Messages API has no log-probabilities, so no tokens either.
+        Reply {
+            text: self.text,
+            tokens: None,
+            logprobs: None,
+            finish_reason: self.finish_reason,
+            usage,
+            served: self.served,
+            ttft: self.ttft,
+        }
+    }
+
+    fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
+        CallFailure::new(class, format!("provider `{}` {what}", self.provider))
+    }
+
+    fn malformed(&self, e: &serde_json::Error) -> CallFailure {
+        self.failure(
+            ErrorClass::MalformedResponse,
+            format!("sent a reply that is not the expected JSON ({e})"),
+        )
+    }
+
+    /// An error that arrived after the success status (an `error` event), so no HTTP status
+    /// to go by: its type decides.
+    fn event_error(&self, error: WireError) -> CallFailure {
+        let kind = error.kind.as_deref().unwrap_or("");
+        let class = match class_of_type(kind) {
+            ErrorClass::Other => refused_or_other(kind, error.message.as_deref(), &self.sent),
+            class => class,
+        };
+        let label = if kind.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", excerpt(kind))
+        };
+        let said = said(error.message.as_deref());
+        self.failure(class, format!("reported an error mid-reply{label}{said}"))
+    }
+}
+
+/// Anthropic's stop reasons in the words the other providers use: `end_turn` and
+/// `stop_sequence` are `stop`, `max_tokens` is `length`; the rest (`tool_use`, `refusal`,
+/// `pause_turn`, …) are kept as they are.
+pub fn finish_reason(stop_reason: &str) -> String {
+    match stop_reason {
+        "end_turn" | "stop_sequence" => "stop",
+        "max_tokens" => "length",
+        other => other,
+    }
+    .to_string()
+}
+
+/// The class an error `type` stands for (used for `error` events, and for statuses the API
+/// does not document).
+fn class_of_type(kind: &str) -> ErrorClass {
+    match kind {
+        "authentication_error" | "permission_error" => ErrorClass::Auth,
+        "rate_limit_error" => ErrorClass::RateLimit,
+        "api_error" | "overloaded_error" => ErrorClass::Server,
+        "timeout_error" => ErrorClass::Timeout,
+        _ => ErrorClass::Other,
+    }
+}
+
+/// An `invalid_request_error` whose message names a sampling parameter that was sent
+/// (`temperature` and `top_p` cannot both be specified…) is that parameter refused.
+fn refused_or_other(kind: &str, message: Option<&str>, sent: &[&str]) -> ErrorClass {
+    if kind == "invalid_request_error" && named_parameter(message.unwrap_or(""), sent).is_some() {
+        ErrorClass::RefusedParameter
+    } else {
+        ErrorClass::Other
+    }
+}
+
+/// The sent parameter the message names first, as a whole word (`top_p`, not `top_probs`).
+pub fn named_parameter<'a>(message: &str, sent: &[&'a str]) -> Option<&'a str> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sent.iter()
+        .filter_map(|name| {
+            message
+                .match_indices(name)
+                .find(|(at, _)| {
+                    let before = message[..*at].chars().next_back();
+                    let after = message[at + name.len()..].chars().next();
+                    !before.is_some_and(is_word) && !after.is_some_and(is_word)
+                })
+                .map(|(at, _)| (at, *name))
+        })
+        .min()
+        .map(|(_, name)| name)
+}
+
+fn said(message: Option<&str>) -> String {
+    match message.map(excerpt) {
+        Some(m) if !m.is_empty() => format!(": {m}"),
+        _ => String::new(),
+    }
+}
+
+/// The failure an HTTP error status stands for. `retry_after` is the header's value; `sent`
+/// the sampling parameters the request carried.
+pub fn status_failure(
+    provider: &str,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    sent: &[&str],
+) -> CallFailure {
+    let parsed = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error);
+    let (kind, message) = match parsed {
+        Some(e) => (e.kind.unwrap_or_default(), e.message),
+        None => (
+            String::new(),
+            Some(String::from_utf8_lossy(body).into_owned()),
+        ),
+    };
+    let said = said(message.as_deref());
+    let what = if kind.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}, {}", excerpt(&kind))
+    };
+    let refused = (status == 400)
+        .then(|| named_parameter(message.as_deref().unwrap_or(""), sent))
+        .flatten();
+    let (class, text) = match (status, refused) {
+        (401 | 403, _) => (
+            ErrorClass::Auth,
+            format!("provider `{provider}` refused the credentials ({what}){said}"),
+        ),
+        (429, _) => {
+            let wait = retry_after
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(s) => format!(" (Retry-After {s} s)"),
+                    Err(_) => format!(" (Retry-After {})", excerpt(v)),
+                })
+                .unwrap_or_default();
+            (
+                ErrorClass::RateLimit,
+                format!("provider `{provider}` is rate limiting ({what}){said}{wait}"),
+            )
+        }
+        // 529 is Anthropic's `overloaded_error`.
+        (500..=599, _) => (
+            ErrorClass::Server,
+            format!("provider `{provider}` failed ({what}){said}"),
+        ),
+        (400, Some(param)) => (
+            ErrorClass::RefusedParameter,
+            format!("provider `{provider}` refused parameter `{param}` ({what}){said}"),
+        ),
+        (400..=499, _) => (
+            ErrorClass::Other,
+            format!("provider `{provider}` answered {what}{said}"),
+        ),
+        // A status outside the documented ones: the body's type, where it has one, decides.
+        _ => (
+            class_of_type(&kind),
+            format!("provider `{provider}` answered {what}{said}"),
+        ),
+    };
+    CallFailure::new(class, text)
+}

@@ -1,0 +1,447 @@
+//! The `anthropic` client against a loopback server that speaks the Messages wire format: the
+//! exact request, whole and streamed replies, every error class, the `reprise providers` check
+//! — with the API key nowhere but in the `x-api-key` header. tests/anthropic_run.rs drives
+//! `reprise run` end to end.
+
+#[path = "support/messages_server.rs"]
+mod messages_server;
+
+use std::time::Duration;
+
+use messages_server::{error_body, transcript, whole_message, Canned, Server, REQUEST_ID};
+use reprise::protocol::Params;
+use reprise::providers::anthropic::{AnthropicBackend, AnthropicSettings};
+use reprise::providers::key::ApiKey;
+use reprise::providers::{Backend, CallFailure, ChatRequest, Check, Reply};
+use reprise::record::{ErrorClass, Usage};
+use serde_json::json;
+
+const KEY: &str = "sk-ant-test-FAKEKEY-51c0de";
+
+fn settings(server: &Server, stream: bool) -> AnthropicSettings {
+    let mut s = AnthropicSettings::new("claude", &server.base_url(), "claude-test");
+    s.key = ApiKey::new(KEY);
+    s.stream = stream;
+    s.headers.insert("anthropic-beta".into(), "x-2025".into());
+    s
+}
+
+fn request() -> ChatRequest {
+    ChatRequest {
+        system: Some("Answer in one word.".into()),
+        user: "Capital of France?".into(),
+        params: Params {
+            temperature: Some(0.0),
+            seed: Some(42),
+            max_tokens: Some(8),
+            top_k: Some(5),
+            ..Params::default()
+        },
+    }
+}
+
+fn paris(served: &[(&str, &str)]) -> Reply {
+    Reply {
+        text: "Paris.".into(),
+        tokens: None,
+        logprobs: None,
+        finish_reason: Some("stop".into()),
+        usage: Some(Usage {
+            prompt_tokens: 12,
+            completion_tokens: 2,
+        }),
+        served: served
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ttft: None,
+    }
+}
+
+#[tokio::test]
+async fn a_whole_reply_round_trip_pins_the_request_and_the_reply() {
+    let server = Server::start(
+        vec![Canned::Whole {
+            status: 200,
+            headers: vec![],
+            body: whole_message().to_string(),
+        }],
+        None,
+    )
+    .await;
+    let backend = AnthropicBackend::new(settings(&server, false)).unwrap();
+    let reply = backend.call(&request()).await.unwrap();
+    assert_eq!(
+        reply,
+        paris(&[
+            ("inference_geo", "us"),
+            ("model", "claude-test-20250101"),
+            ("request_id", REQUEST_ID),
+            ("response_id", "msg_01Whole"),
+            ("service_tier", "standard"),
+        ])
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 1, "one attempt, no retry");
+    let r = &got[0];
+    assert_eq!(r.path, "/v1/messages");
+    assert_eq!(r.headers["x-api-key"], KEY);
+    assert_eq!(r.headers["anthropic-version"], "2023-06-01");
+    assert_eq!(r.headers["anthropic-beta"], "x-2025");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert!(r.headers.get("authorization").is_none());
+    // No seed: the Messages API has none, so it is not sent.
+    let golden = json!({
+        "model": "claude-test",
+        "max_tokens": 8,
+        "system": "Answer in one word.",
+        "messages": [{"role": "user", "content": "Capital of France?"}],
+        "temperature": 0.0, "top_k": 5
+    });
+    assert_eq!(r.body, golden);
+    // What the conditions record is what was sent, and holds no secret.
+    assert_eq!(backend.request_body(&request()), golden);
+    let recorded = format!("{}{golden}{:?}", backend.endpoint(), backend.headers());
+    assert!(!recorded.contains(KEY));
+}
+
+#[tokio::test]
+async fn a_stream_is_reassembled_with_usage_and_ttft() {
+    let server = Server::start(
+        vec![Canned::Events {
+            chunks: transcript(),
+            cut: false,
+        }],
+        None,
+    )
+    .await;
+    let backend = AnthropicBackend::new(settings(&server, true)).unwrap();
+    let mut reply = backend.call(&request()).await.unwrap();
+    let ttft = reply.ttft.take();
+    assert!(ttft.is_some_and(|t| t < Duration::from_secs(5)), "{ttft:?}");
+    assert_eq!(
+        reply,
+        paris(&[
+            ("model", "claude-test-20250101"),
+            ("request_id", REQUEST_ID),
+            ("response_id", "msg_01Stream"),
+            ("service_tier", "standard"),
+        ])
+    );
+    assert_eq!(server.received()[0].body["stream"], true);
+}
+
+async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut AnthropicSettings)) -> CallFailure {
+    let server = Server::start(vec![canned], None).await;
+    let mut s = settings(&server, true);
+    tweak(&mut s);
+    let f = AnthropicBackend::new(s)
+        .unwrap()
+        .call(&request())
+        .await
+        .unwrap_err();
+    assert!(!f.message.contains(KEY), "{}", f.message);
+    assert!(!f.message.contains('\n'), "{}", f.message);
+    assert_eq!(server.received().len(), 1, "exactly one attempt");
+    f
+}
+
+fn whole(status: u16, headers: Vec<(&'static str, &'static str)>, body: String) -> Canned {
+    Canned::Whole {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn http_errors_are_classified_in_one_sentence_without_the_key() {
+    // A proxy may quote a wrong key back; it must not reach the record.
+    let f = failure_of(
+        whole(
+            401,
+            vec![],
+            error_body("authentication_error", &format!("invalid x-api-key {KEY}")),
+        ),
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::Auth);
+    assert_eq!(
+        f.message,
+        "provider `claude` refused the credentials (HTTP 401, authentication_error): invalid x-api-key ***"
+    );
+    assert!(!f.after_first_byte);
+
+    let f = failure_of(
+        whole(
+            403,
+            vec![],
+            error_body("permission_error", "Your key may not use this model."),
+        ),
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::Auth);
+
+    let f = failure_of(
+        whole(
+            429,
+            vec![("retry-after", "3")],
+            error_body(
+                "rate_limit_error",
+                "Number of requests has exceeded your rate limit.",
+            ),
+        ),
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::RateLimit);
+    assert_eq!(f.retry_after, Some(Duration::from_secs(3)));
+    assert_eq!(
+        f.message,
+        "provider `claude` is rate limiting (HTTP 429, rate_limit_error): Number of requests has exceeded your rate limit. (Retry-After 3 s)"
+    );
+
+    for (status, kind, message) in [
+        (500, "api_error", "Internal server error"),
+        (529, "overloaded_error", "Overloaded"),
+    ] {
+        let f = failure_of(whole(status, vec![], error_body(kind, message)), |_| {}).await;
+        assert_eq!(f.class, ErrorClass::Server);
+        assert_eq!(
+            f.message,
+            format!("provider `claude` failed (HTTP {status}, {kind}): {message}")
+        );
+        assert_eq!(f.retry_after, None);
+    }
+
+    let both = "`temperature` and `top_k` cannot both be specified for this model.";
+    let f = failure_of(
+        whole(400, vec![], error_body("invalid_request_error", both)),
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::RefusedParameter);
+    assert_eq!(
+        f.message,
+        format!("provider `claude` refused parameter `temperature` (HTTP 400, invalid_request_error): {both}")
+    );
+
+    let f = failure_of(
+        whole(
+            400,
+            vec![],
+            error_body("invalid_request_error", "prompt is too long"),
+        ),
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::Other);
+
+    let f = failure_of(
+        whole(
+            404,
+            vec![],
+            error_body("not_found_error", "model: claude-test"),
+        ),
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::Other);
+    assert_eq!(
+        f.message,
+        "provider `claude` answered HTTP 404, not_found_error: model: claude-test"
+    );
+}
+
+#[tokio::test]
+async fn an_error_event_after_the_status_is_never_retried() {
+    let mut chunks = transcript();
+    chunks.truncate(4); // message_start … "Paris"
+    chunks.push(format!(
+        "event: error\ndata: {}\n\n",
+        error_body("overloaded_error", "Overloaded")
+    ));
+    let f = failure_of(Canned::Events { chunks, cut: false }, |_| {}).await;
+    assert_eq!(f.class, ErrorClass::Server);
+    assert!(f.after_first_byte);
+    assert_eq!(
+        f.message,
+        "provider `claude` reported an error mid-reply (overloaded_error): Overloaded"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_malformed() {
+    let f = failure_of(whole(200, vec![], "{\"content\": [".into()), |s| {
+        s.stream = false
+    })
+    .await;
+    assert_eq!(f.class, ErrorClass::MalformedResponse);
+    assert!(f.after_first_byte);
+    assert!(
+        f.message
+            .starts_with("provider `claude` sent a reply that is not the expected JSON"),
+        "{}",
+        f.message
+    );
+
+    let f = failure_of(
+        Canned::Events {
+            chunks: vec!["event: message_start\ndata: {\"type\": \"message_start\", \n\n".into()],
+            cut: false,
+        },
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::MalformedResponse);
+
+    let f = failure_of(
+        whole(
+            200,
+            vec![("content-type", "text/html")],
+            "<html>login</html>".into(),
+        ),
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::MalformedResponse);
+    assert_eq!(
+        f.message,
+        "provider `claude` sent `text/html` instead of an event stream"
+    );
+}
+
+#[tokio::test]
+async fn a_cut_stream_is_truncated_never_a_success() {
+    let mut chunks = transcript();
+    chunks.truncate(4);
+    let f = failure_of(
+        Canned::Events {
+            chunks: chunks.clone(),
+            cut: true,
+        },
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::TruncatedStream);
+    assert!(f.after_first_byte);
+    assert!(
+        f.message
+            .starts_with("provider `claude` stream cut before its end"),
+        "{}",
+        f.message
+    );
+
+    // Everything up to the stop reason, then a clean end without message_stop.
+    let mut all_but_stop = transcript();
+    all_but_stop.pop();
+    let f = failure_of(
+        Canned::Events {
+            chunks: all_but_stop,
+            cut: false,
+        },
+        |_| {},
+    )
+    .await;
+    assert_eq!(f.class, ErrorClass::TruncatedStream);
+    assert_eq!(
+        f.message,
+        "provider `claude` stream ended without message_stop"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_first_byte_times_out() {
+    let started = std::time::Instant::now();
+    let f = failure_of(Canned::Slow(Duration::from_secs(5)), |s| {
+        s.timeouts.first_byte = Duration::from_millis(200);
+    })
+    .await;
+    assert_eq!(f.class, ErrorClass::Timeout);
+    assert!(!f.after_first_byte);
+    assert_eq!(
+        f.message,
+        "provider `claude` sent nothing within 0.2 s (first_byte_timeout_ms)"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connection_failure() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut s = AnthropicSettings::new("claude", &format!("http://{addr}/v1"), "m");
+    s.key = ApiKey::new(KEY);
+    let f = AnthropicBackend::new(s)
+        .unwrap()
+        .call(&request())
+        .await
+        .unwrap_err();
+    assert_eq!(f.class, ErrorClass::Connection);
+    assert!(
+        f.message.starts_with(&format!(
+            "provider `claude` could not be reached at http://{addr}/v1/messages: "
+        )),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains(KEY));
+}
+
+#[tokio::test]
+async fn the_check_asks_for_the_model_without_a_billable_call() {
+    let model = json!({"type": "model", "id": "claude-test-20250101",
+                       "display_name": "Claude Test", "created_at": "2025-01-01T00:00:00Z"});
+    let server = Server::start(
+        vec![
+            whole(200, vec![], model.to_string()),
+            whole(
+                404,
+                vec![],
+                error_body("not_found_error", "model: claude-test"),
+            ),
+            whole(
+                401,
+                vec![],
+                error_body("authentication_error", &format!("invalid x-api-key {KEY}")),
+            ),
+        ],
+        None,
+    )
+    .await;
+    let backend = AnthropicBackend::new(settings(&server, true)).unwrap();
+    let models = format!("{}/models", server.base_url());
+    assert_eq!(
+        backend.check().await,
+        [
+            Check::pass("endpoint", format!("{models} answered")),
+            Check::pass("model", "claude-test is listed (as claude-test-20250101)"),
+        ]
+    );
+    assert_eq!(
+        backend.check().await,
+        [
+            Check::pass("endpoint", format!("{models} answered")),
+            Check::fail("model", "claude-test is not a model this key can use"),
+        ]
+    );
+    assert_eq!(
+        backend.check().await,
+        [Check::fail(
+            "endpoint",
+            format!("{models} refused the key (HTTP 401)")
+        )]
+    );
+    let got = server.received();
+    assert!(
+        got.iter().all(|r| r.path == "/v1/models/claude-test"),
+        "{got:?}"
+    );
+    assert!(got.iter().all(|r| r.headers["x-api-key"] == KEY));
+    assert!(got
+        .iter()
+        .all(|r| r.headers["anthropic-version"] == "2023-06-01"));
+}
