@@ -65,6 +65,8 @@ pub enum ProviderKind {
     Openai,
     /// `/messages`: Anthropic's Messages API.
     Anthropic,
+    /// Ollama's native `/api/chat` (NDJSON); base_url is the server root.
+    Ollama,
 }
 
 /// One `[providers.NAME]` table.
@@ -72,7 +74,8 @@ pub enum ProviderKind {
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
-    /// Up to and including the version segment, e.g. `http://127.0.0.1:8080/v1`. Recorded in
+    /// Up to and including the version segment, e.g. `http://127.0.0.1:8080/v1` (for `ollama`:
+    /// the server root, `http://127.0.0.1:11434`). Recorded in
     /// the conditions, so it may not carry credentials or a query.
     pub base_url: String,
     /// Default model; a target's `model` overrides it.
@@ -335,7 +338,7 @@ mod tests {
         );
         assert_eq!(
             error("[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h\"\n"),
-            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected `openai` or `anthropic`"
+            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected one of `openai`, `anthropic`, `ollama`"
         );
         assert_eq!(
             error("[providers.x]\nkind = \"openai\"\nbase_url = \"http://me:pw@h/v1\"\n"),

@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod check;
 pub mod key;
 pub mod local;
+pub mod ollama;
 pub mod openai;
 
 use std::collections::BTreeMap;
@@ -170,6 +171,13 @@ pub trait Backend: Send + Sync {
     async fn check(&self) -> Vec<Check> {
         Vec::new()
     }
+    /// What serves this target as the server describes it outside any call (for Ollama: the
+    /// model's digest and the server version), read fresh each time so a campaign can record
+    /// it at its start and end and show a change. None: the backend has no such description.
+    /// Never fails: what could not be read is left out.
+    async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
+        None
+    }
 }
 
 /// A provider's own limits (from its `[providers.NAME]` table).
@@ -222,12 +230,14 @@ impl Check {
     }
 }
 
-/// The backend for a target, with only the built-in providers (`local`, `openai`, `anthropic`).
+/// The backend for a target, with only the built-in providers (`local`, `openai`, `anthropic`,
+/// `ollama`).
 pub fn backend_for(protocol: &Protocol, target: &Target) -> Result<Arc<dyn Backend>, InputError> {
     backend_with_providers(protocol, target, &Providers::default())
 }
 
-/// The backend for a target: built in (`local`, `openai`, `anthropic`) or configured in `[providers.NAME]`.
+/// The backend for a target: built in (`local`, `openai`, `anthropic`, `ollama`) or configured
+/// in `[providers.NAME]`.
 /// Keys are read here, so a missing one stops the campaign before its first call.
 pub fn backend_with_providers(
     protocol: &Protocol,
@@ -252,6 +262,10 @@ pub fn backend_with_providers(
             .and_then(anthropic::AnthropicBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
+        "ollama" => ollama::OllamaSettings::builtin(target.model.as_deref())
+            .and_then(ollama::OllamaBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|m| InputError::new(&protocol.path, in_target(m))),
         name => match providers.get(name) {
             Some(config) => configured_backend(name, config, target.model.as_deref())
                 .map_err(|m| InputError::new(&providers.file, in_target(m))),
@@ -274,6 +288,9 @@ pub fn configured_backend(
         ProviderKind::Anthropic => anthropic::AnthropicSettings::from_config(name, config, model)
             .and_then(anthropic::AnthropicBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>),
+        ProviderKind::Ollama => ollama::OllamaSettings::from_config(name, config, model)
+            .and_then(ollama::OllamaBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
     }
 }
 
@@ -286,7 +303,7 @@ pub fn check_callable(
     providers: &Providers,
 ) -> Result<(), InputError> {
     match target.provider.as_str() {
-        "local" | "openai" | "anthropic" => Ok(()),
+        "local" | "openai" | "anthropic" | "ollama" => Ok(()),
         name if providers.get(name).is_some() => Ok(()),
         _ => Err(not_callable(protocol, target)),
     }

@@ -1,0 +1,306 @@
+//! Ollama's native wire format, read: `/api/chat` replies (one object, or NDJSON objects line
+//! by line) into a `Reply`, error responses into a classified `CallFailure`, and the
+//! `/api/tags` and `/api/version` identity answers. No I/O here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::providers::openai::wire::excerpt;
+use crate::providers::{CallFailure, Reply};
+use crate::record::{ErrorClass, Usage};
+
+/// A whole reply, or one streamed line; the last has `done: true` and the counters.
+#[derive(Debug, Deserialize)]
+struct ChatObject {
+    model: Option<String>,
+    message: Option<Message>,
+    #[serde(default)]
+    done: bool,
+    done_reason: Option<String>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+    /// Set when a cloud model was proxied (identity: where it actually ran).
+    remote_model: Option<String>,
+    remote_host: Option<String>,
+    /// Ollama's errors are `{"error": "text"}`; a proxy's may be an object.
+    error: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    content: Option<String>,
+}
+
+/// A reply being assembled: from one whole body, or from NDJSON lines as they arrive.
+#[derive(Debug)]
+pub struct Assembly {
+    provider: String,
+    text: String,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    served: BTreeMap<String, String>,
+    pub ttft: Option<Duration>,
+    /// The final `done: true` object was seen.
+    pub done: bool,
+}
+
+impl Assembly {
+    pub fn new(provider: &str) -> Self {
+        Assembly {
+            provider: provider.to_string(),
+            text: String::new(),
+            finish_reason: None,
+            usage: None,
+            served: BTreeMap::new(),
+            ttft: None,
+            done: false,
+        }
+    }
+
+    /// The reply of a non-streamed call (`stream: false`): one object with `done: true`.
+    pub fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
+        let object: ChatObject = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        self.absorb(object)?;
+        if !self.done {
+            return Err(self.failure(
+                ErrorClass::MalformedResponse,
+                "returned a reply without done: true".into(),
+            ));
+        }
+        Ok(self.reply())
+    }
+
+    /// Takes one streamed line; `elapsed` is read when the first text arrives.
+    pub fn line(&mut self, line: &str, elapsed: impl Fn() -> Duration) -> Result<(), CallFailure> {
+        let object: ChatObject = serde_json::from_str(line).map_err(|e| self.malformed(&e))?;
+        let first = self.text.is_empty();
+        self.absorb(object)?;
+        if first && !self.text.is_empty() {
+            self.ttft = Some(elapsed());
+        }
+        Ok(())
+    }
+
+    /// The stream ended (cleanly or not); `cut` says why the connection failed, if it did.
+    pub fn end_of_stream(self, cut: Option<String>) -> Result<Reply, CallFailure> {
+        if self.done {
+            return Ok(self.reply());
+        }
+        Err(match cut {
+            Some(why) => self.failure(
+                ErrorClass::TruncatedStream,
+                format!("stream cut before its end: {why}"),
+            ),
+            None => self.failure(
+                ErrorClass::TruncatedStream,
+                "stream ended without its final done: true line".into(),
+            ),
+        })
+    }
+
+    fn absorb(&mut self, object: ChatObject) -> Result<(), CallFailure> {
+        if let Some(error) = &object.error {
+            return Err(self.failure(
+                ErrorClass::Server,
+                format!("reported an error mid-reply: {}", error_text(error)),
+            ));
+        }
+        let ids = [
+            ("model", &object.model),
+            ("remote_model", &object.remote_model),
+            ("remote_host", &object.remote_host),
+        ];
+        for (key, value) in ids {
+            if let Some(value) = value {
+                self.served
+                    .entry(key.to_string())
+                    .or_insert_with(|| value.clone());
+            }
+        }
+        if let Some(content) = object.message.and_then(|m| m.content) {
+            self.text.push_str(&content);
+        }
+        if object.done {
+            self.done = true;
+            self.finish_reason = object.done_reason;
+            // Both counts or none: a usage with a made-up zero would be a false measurement.
+            if let (Some(prompt), Some(completion)) = (object.prompt_eval_count, object.eval_count)
+            {
+                self.usage = Some(Usage {
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn reply(self) -> Reply {
+        Reply {
+            text: self.text,
+            tokens: None,
+            logprobs: None,
+            finish_reason: self.finish_reason,
+            usage: self.usage,
+            served: self.served,
+            ttft: self.ttft,
+        }
+    }
+
+    fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
+        CallFailure::new(class, format!("provider `{}` {what}", self.provider))
+    }
+
+    fn malformed(&self, e: &serde_json::Error) -> CallFailure {
+        self.failure(
+            ErrorClass::MalformedResponse,
+            format!("sent a line that is not the expected JSON ({e})"),
+        )
+    }
+}
+
+/// The text of an `error` value: Ollama's string, or a proxy's `{"message": …}`.
+fn error_text(error: &Value) -> String {
+    match error {
+        Value::String(s) => excerpt(s),
+        Value::Object(o) => match o.get("message") {
+            Some(Value::String(s)) => excerpt(s),
+            _ => excerpt(&error.to_string()),
+        },
+        other => excerpt(&other.to_string()),
+    }
+}
+
+/// The failure an HTTP error status of `/api/chat` stands for. `model` is the requested model
+/// (named when the server does not have it), `options` the option names that were sent (a 400
+/// quoting one is a refused parameter), `retry_after` the header's value.
+pub fn status_failure(
+    provider: &str,
+    model: &str,
+    options: &[&str],
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> CallFailure {
+    let parsed = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(error_text));
+    let server_says = parsed.unwrap_or_else(|| excerpt(&String::from_utf8_lossy(body)));
+    let said = if server_says.is_empty() {
+        String::new()
+    } else {
+        format!(": {server_says}")
+    };
+    let lower = server_says.to_ascii_lowercase();
+    let refused = options
+        .iter()
+        .find(|o| lower.contains(&format!("\"{o}\"")) || lower.contains(&format!("'{o}'")));
+    let (class, message) = match status {
+        401 | 403 => (
+            ErrorClass::Auth,
+            format!("provider `{provider}` refused the credentials (HTTP {status}){said}"),
+        ),
+        429 => {
+            let wait = retry_after
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(s) => format!(" (Retry-After {s} s)"),
+                    Err(_) => format!(" (Retry-After {})", excerpt(v)),
+                })
+                .unwrap_or_default();
+            (
+                ErrorClass::RateLimit,
+                format!("provider `{provider}` is rate limiting (HTTP 429){said}{wait}"),
+            )
+        }
+        500..=599 => (
+            ErrorClass::Server,
+            format!("provider `{provider}` failed (HTTP {status}){said}"),
+        ),
+        404 if lower.contains("model") && lower.contains("not found") => (
+            ErrorClass::Other,
+            format!(
+                "provider `{provider}` does not have model `{}` (HTTP 404){said}; pull it with `ollama pull {}`",
+                excerpt(model),
+                excerpt(model)
+            ),
+        ),
+        400 if refused.is_some() => (
+            ErrorClass::RefusedParameter,
+            format!(
+                "provider `{provider}` refused parameter `{}` (HTTP 400){said}",
+                refused.copied().unwrap_or_default()
+            ),
+        ),
+        _ => (
+            ErrorClass::Other,
+            format!("provider `{provider}` answered HTTP {status}{said}"),
+        ),
+    };
+    CallFailure::new(class, message)
+}
+
+/// `model` as `/api/tags` lists it: a name without a tag means `:latest` (a `:` before the
+/// last `/` is a registry port, not a tag).
+pub fn full_name(model: &str) -> String {
+    let last = model.rsplit('/').next().unwrap_or(model);
+    if last.contains(':') {
+        model.to_string()
+    } else {
+        format!("{model}:latest")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Tags {
+    #[serde(default)]
+    models: Vec<TagModel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TagModel {
+    name: Option<String>,
+    model: Option<String>,
+    digest: Option<String>,
+}
+
+/// Every model a `/api/tags` answer lists, as (name, digest); Err: not the expected JSON.
+pub fn listed(body: &[u8]) -> Result<Vec<(String, Option<String>)>, String> {
+    let tags: Tags = serde_json::from_slice(body)
+        .map_err(|e| format!("/api/tags is not the expected JSON ({e})"))?;
+    Ok(tags
+        .models
+        .into_iter()
+        .filter_map(|m| {
+            let name = m.name.or(m.model)?;
+            Some((
+                name,
+                m.digest.filter(|d| !d.is_empty()).map(|d| excerpt(&d)),
+            ))
+        })
+        .collect())
+}
+
+/// The listed name and digest of `model` in a `/api/tags` answer; `Ok(None)` when it is not
+/// listed with a digest (a model not pulled yet). Err: not the expected JSON.
+pub fn digest_of(body: &[u8], model: &str) -> Result<Option<(String, String)>, String> {
+    let wanted = full_name(model);
+    Ok(listed(body)?
+        .into_iter()
+        .find_map(|(name, digest)| (full_name(&name) == wanted).then_some((name, digest?))))
+}
+
+#[derive(Debug, Deserialize)]
+struct Version {
+    version: String,
+}
+
+/// The server version from a `/api/version` answer.
+pub fn version_of(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Version>(body)
+        .ok()
+        .map(|v| excerpt(&v.version))
+        .filter(|v| !v.is_empty())
+}
