@@ -158,7 +158,8 @@ pub trait Backend: Send + Sync {
         RetryPolicy::default()
     }
     /// What the server says about itself outside any call — model digest, server version,
-    /// build — read as a session starts and as it ends; None when it has nothing to say.
+    /// build — read fresh as a session starts and as it ends, so a change shows; None when it
+    /// has nothing to say. Never fails: what could not be read is left out.
     async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
         None
     }
@@ -170,13 +171,6 @@ pub trait Backend: Send + Sync {
     /// Nothing billable is sent (see `check::probe` for the one call that is).
     async fn check(&self) -> Vec<Check> {
         Vec::new()
-    }
-    /// What serves this target as the server describes it outside any call (for Ollama: the
-    /// model's digest and the server version), read fresh each time so a campaign can record
-    /// it at its start and end and show a change. None: the backend has no such description.
-    /// Never fails: what could not be read is left out.
-    async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
-        None
     }
 }
 
