@@ -23,6 +23,17 @@ struct Session {
 impl Session {
     /// Starts reprise with `args` in a `cols`×`rows` terminal, with private data and config dirs.
     fn start(dirs: &Path, args: &[&str], cols: u16, rows: u16) -> Session {
+        Session::start_with_env(dirs, args, cols, rows, &[])
+    }
+
+    /// As `start`, with extra environment variables for reprise.
+    fn start_with_env(
+        dirs: &Path,
+        args: &[&str],
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+    ) -> Session {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -38,6 +49,9 @@ impl Session {
         cmd.env("REPRISE_CONFIG_DIR", dirs.join("config"));
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         let child = pair.slave.spawn_command(cmd).expect("reprise starts");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("pty reader");
@@ -244,4 +258,99 @@ fn a_tiny_terminal_gets_a_message_not_a_crash() {
     s.send("y");
     assert_eq!(s.wait_exit(), 130);
     s.assert_restored();
+}
+
+/// A loopback server that refuses every request with 401, quoting back the key it was sent, as
+/// OpenAI does for a wrong one.
+fn refusing_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Headers, then as much body as Content-Length says.
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&request).to_string();
+                let key = text
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("authorization: Bearer ")
+                            .or_else(|| l.strip_prefix("Authorization: Bearer "))
+                    })
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                let body = format!(
+                    "{{\"error\":{{\"message\":\"Incorrect API key provided: {key}.\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}}}"
+                );
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_refused_key_shows_as_auth_errors_and_never_reaches_the_terminal() {
+    const KEY: &str = "sk-test-PTYKEY-5e1d77";
+    let dirs = tempfile::tempdir().unwrap();
+    let addr = refusing_server();
+    std::fs::create_dir_all(dirs.path().join("config")).unwrap();
+    std::fs::write(
+        dirs.path().join("config/config.toml"),
+        format!("[providers.srv]\nkind = \"openai\"\nbase_url = \"http://{addr}/v1\"\nmodel = \"m\"\napi_key_env = \"REPRISE_TEST_PTY_KEY\"\nmax_retries = 0\n"),
+    )
+    .unwrap();
+    let protocol = dirs.path().join("refused.toml");
+    std::fs::write(
+        &protocol,
+        "[protocol]\nname = \"refused\"\n[prompt]\nuser = \"hi\"\n[campaign]\nrepeats = 6\nconcurrency = 2\n[[targets]]\nprovider = \"srv\"\n",
+    )
+    .unwrap();
+    let mut s = Session::start_with_env(
+        dirs.path(),
+        &["tui", protocol.to_str().unwrap()],
+        100,
+        30,
+        &[("REPRISE_TEST_PTY_KEY", KEY)],
+    );
+    s.wait_for("DONE");
+    s.wait_for("auth 6");
+    for tab in ["1", "2", "3", "4"] {
+        s.send(tab);
+    }
+    s.send("q");
+    assert_eq!(s.wait_exit(), 0);
+    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    assert!(!raw.contains(KEY), "the key reached the terminal");
+    assert!(
+        !raw.contains("PTYKEY"),
+        "part of the key reached the terminal"
+    );
 }
