@@ -45,6 +45,10 @@ pub struct CallRecord {
     /// What the server says served this call (model, revision, fingerprint, response id, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub served: BTreeMap<String, String>,
+    /// The provider's rate-limit headers on this attempt's response (`x-ratelimit-*`,
+    /// `anthropic-ratelimit-*`, `retry-after`), lower-cased, where it sent any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rate_limit: BTreeMap<String, String>,
 }
 
 /// Milliseconds, measured from the session start (monotonic clock).
@@ -139,6 +143,7 @@ impl CallRecord {
             finish_reason: None,
             usage: None,
             served: BTreeMap::new(),
+            rate_limit: BTreeMap::new(),
         }
     }
 

@@ -230,6 +230,7 @@ impl Runner {
             finish_reason: None,
             usage: None,
             served: Default::default(),
+            rate_limit: Default::default(),
         }
     }
 
@@ -270,6 +271,7 @@ impl Runner {
                 record.finish_reason = reply.finish_reason;
                 record.usage = reply.usage;
                 record.served = reply.served;
+                record.rate_limit = reply.rate_limit;
             }
             Some(Err(failure)) => {
                 record.status = CallStatus::Error;
@@ -277,6 +279,7 @@ impl Runner {
                     class: failure.class,
                     message: failure.message.clone(),
                 });
+                record.rate_limit = failure.rate_limit.clone();
                 return (record, Some(failure));
             }
             None => {

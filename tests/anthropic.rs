@@ -55,6 +55,7 @@ fn paris(served: &[(&str, &str)]) -> Reply {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         ttft: None,
+        rate_limit: Default::default(),
     }
 }
 

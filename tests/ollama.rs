@@ -54,6 +54,7 @@ fn paris(ttft: Option<Duration>) -> Reply {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         ttft,
+        rate_limit: Default::default(),
     }
 }
 

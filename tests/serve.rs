@@ -819,6 +819,10 @@ fn a_campaign_through_transient_faults_ends_with_every_call_once_and_the_retries
             matches!(r["error"]["class"].as_str(), Some("rate_limit" | "server")),
             "{r}"
         );
+        if r["error"]["class"] == "rate_limit" {
+            // The response's rate-limit headers are archived with the attempt.
+            assert_eq!(r["rate_limit"]["retry-after"], "0", "{r}");
+        }
         assert!(
             calls
                 .iter()

@@ -156,6 +156,7 @@ impl Backend for LocalBackend {
             finish_reason: Some(generation.finish_reason.as_str().to_string()),
             served,
             ttft: None,
+            rate_limit: Default::default(),
         })
     }
 }

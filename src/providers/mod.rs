@@ -42,6 +42,30 @@ pub struct Reply {
     pub served: BTreeMap<String, String>,
     /// Time to first token, where the backend streams.
     pub ttft: Option<Duration>,
+    /// Rate-limit headers of the response (see [`rate_limit_headers`]).
+    pub rate_limit: BTreeMap<String, String>,
+}
+
+/// The rate-limit headers of a response, names lower-cased: `x-ratelimit-*` (OpenAI and
+/// compatible servers), `anthropic-ratelimit-*`, `retry-after` and `retry-after-ms`.
+pub fn rate_limit_headers(headers: &reqwest::header::HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            n.starts_with("x-ratelimit-")
+                || n.starts_with("anthropic-ratelimit-")
+                || n == "retry-after"
+                || n == "retry-after-ms"
+        })
+        .filter_map(|(name, value)| {
+            let v = value.to_str().ok()?;
+            Some((
+                name.as_str().to_string(),
+                crate::text::inert(v).chars().take(100).collect(),
+            ))
+        })
+        .collect()
 }
 
 /// A failed call, classified.
@@ -56,6 +80,8 @@ pub struct CallFailure {
     /// Part of a successful reply had arrived: such a call is never retried, since the
     /// server may have done (and billed) the work.
     pub after_first_byte: bool,
+    /// Rate-limit headers of the response, when there was one.
+    pub rate_limit: BTreeMap<String, String>,
 }
 
 impl CallFailure {
@@ -65,7 +91,13 @@ impl CallFailure {
             message: message.into(),
             retry_after: None,
             after_first_byte: false,
+            rate_limit: BTreeMap::new(),
         }
+    }
+
+    pub fn with_rate_limit(mut self, headers: BTreeMap<String, String>) -> CallFailure {
+        self.rate_limit = headers;
+        self
     }
 
     pub fn with_retry_after(mut self, wait: Option<Duration>) -> CallFailure {

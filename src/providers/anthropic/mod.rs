@@ -236,6 +236,7 @@ impl AnthropicBackend {
                 .map(str::to_string)
         };
         let request_id = header("request-id");
+        let rate_limit = super::rate_limit_headers(response.headers());
         let status = response.status();
         if !status.is_success() {
             let retry_after = header("retry-after");
@@ -251,13 +252,18 @@ impl AnthropicBackend {
                 &body,
                 &sent,
             )
-            .with_retry_after(wait));
+            .with_retry_after(wait)
+            .with_rate_limit(rate_limit));
         }
         replying.store(true, Ordering::Relaxed);
         let assembly = Assembly::new(&self.settings.provider, sent);
         self.read_reply(response, assembly, started, request_id)
             .await
-            .map_err(CallFailure::after_first_byte)
+            .map(|mut reply| {
+                reply.rate_limit = rate_limit.clone();
+                reply
+            })
+            .map_err(|f| f.after_first_byte().with_rate_limit(rate_limit.clone()))
     }
 
     /// A success status arrived: the body, whole or streamed.

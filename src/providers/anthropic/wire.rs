@@ -258,6 +258,7 @@ impl Assembly {
             usage,
             served: self.served,
             ttft: self.ttft,
+            rate_limit: Default::default(),
         }
     }
 

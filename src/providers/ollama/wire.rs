@@ -147,6 +147,7 @@ impl Assembly {
             usage: self.usage,
             served: self.served,
             ttft: self.ttft,
+            rate_limit: Default::default(),
         }
     }
 

@@ -236,6 +236,7 @@ impl OpenAiBackend {
                 .map(str::to_string)
         };
         let request_id = header("x-request-id");
+        let rate_limit = super::rate_limit_headers(response.headers());
         let status = response.status();
         if !status.is_success() {
             let retry_after = header("retry-after");
@@ -251,12 +252,17 @@ impl OpenAiBackend {
                 retry_after.as_deref(),
                 &body,
             )
-            .with_retry_after(wait));
+            .with_retry_after(wait)
+            .with_rate_limit(rate_limit));
         }
         replying.store(true, Ordering::Relaxed);
         self.read_reply(response, started, request_id)
             .await
-            .map_err(CallFailure::after_first_byte)
+            .map(|mut reply| {
+                reply.rate_limit = rate_limit.clone();
+                reply
+            })
+            .map_err(|f| f.after_first_byte().with_rate_limit(rate_limit.clone()))
     }
 
     /// A success status arrived: the body, whole or streamed.

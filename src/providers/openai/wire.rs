@@ -235,6 +235,7 @@ impl Assembly {
             usage: self.usage,
             served: self.served,
             ttft: self.ttft,
+            rate_limit: Default::default(),
         }
     }
 
