@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod check;
+mod http;
 pub mod key;
 pub mod local;
 pub mod ollama;

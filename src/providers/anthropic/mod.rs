@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use super::key::{self, ApiKey};
 use super::openai::sse::SseDecoder;
 use super::openai::wire::{excerpt, retry_wait};
-use super::openai::{cause, read_capped, seconds, ReadError, Timeouts};
+use super::openai::{cause, read_capped, ReadError, Timeouts};
 use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
@@ -202,10 +202,7 @@ impl AnthropicBackend {
     }
 
     fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
-        CallFailure::new(
-            class,
-            format!("provider `{}` {what}", self.settings.provider),
-        )
+        super::http::failure(&self.settings.provider, class, what)
     }
 
     /// One attempt, without the total deadline (the caller applies it). `replying` is set
@@ -372,33 +369,17 @@ impl AnthropicBackend {
     }
 
     fn first_byte_timeout(&self) -> CallFailure {
-        self.failure(
-            ErrorClass::Timeout,
-            format!(
-                "sent nothing within {} (first_byte_timeout_ms)",
-                seconds(self.settings.timeouts.first_byte)
-            ),
-        )
+        super::http::first_byte_timeout(&self.settings.provider, self.settings.timeouts.first_byte)
     }
 
     /// A request that failed before any reply: connecting, or the connection dropping.
     fn transport(&self, e: &reqwest::Error) -> CallFailure {
-        if e.is_timeout() {
-            return self.failure(
-                ErrorClass::Timeout,
-                format!(
-                    "could not be reached at {} within {} (connect_timeout_ms)",
-                    self.endpoint,
-                    seconds(self.settings.timeouts.connect)
-                ),
-            );
-        }
-        let what = if e.is_connect() {
-            format!("could not be reached at {}", self.endpoint)
-        } else {
-            format!("dropped the request to {} before replying", self.endpoint)
-        };
-        self.failure(ErrorClass::Connection, format!("{what}: {}", cause(e)))
+        super::http::transport(
+            &self.settings.provider,
+            &self.endpoint,
+            self.settings.timeouts.connect,
+            e,
+        )
     }
 }
 
@@ -485,31 +466,14 @@ impl Backend for AnthropicBackend {
         let total = self.settings.timeouts.total;
         let body = self.request_body(request);
         let replying = AtomicBool::new(false);
-        let result =
-            match tokio::time::timeout(total, self.exchange(body, started, &replying)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let failure = self.failure(
-                        ErrorClass::Timeout,
-                        format!(
-                            "gave no complete reply within {} (total_timeout_ms)",
-                            seconds(total)
-                        ),
-                    );
-                    Err(if replying.load(Ordering::Relaxed) {
-                        failure.after_first_byte()
-                    } else {
-                        failure
-                    })
-                }
-            };
-        // A server or proxy may quote the key back.
-        result.map_err(|mut failure| {
-            if let Some(key) = &self.settings.key {
-                failure.message = key.scrub(&failure.message);
-            }
-            failure
-        })
+        super::http::within_deadline(
+            &self.settings.provider,
+            total,
+            self.settings.key.as_ref(),
+            &replying,
+            self.exchange(body, started, &replying),
+        )
+        .await
     }
 }
 

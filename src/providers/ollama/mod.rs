@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 
 use super::key::{self, ApiKey};
 use super::openai::wire::{excerpt, retry_wait};
-use super::openai::{cause, seconds, Timeouts};
+use super::openai::{cause, Timeouts};
 use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
 use crate::config::ProviderConfig;
 use crate::record::ErrorClass;
@@ -214,10 +214,7 @@ impl OllamaBackend {
     }
 
     fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
-        CallFailure::new(
-            class,
-            format!("provider `{}` {what}", self.settings.provider),
-        )
+        super::http::failure(&self.settings.provider, class, what)
     }
 
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
@@ -432,33 +429,17 @@ impl OllamaBackend {
     }
 
     fn first_byte_timeout(&self) -> CallFailure {
-        self.failure(
-            ErrorClass::Timeout,
-            format!(
-                "sent nothing within {} (first_byte_timeout_ms)",
-                seconds(self.settings.timeouts.first_byte)
-            ),
-        )
+        super::http::first_byte_timeout(&self.settings.provider, self.settings.timeouts.first_byte)
     }
 
     /// A request that failed before any reply: connecting, or the connection dropping.
     fn transport(&self, e: &reqwest::Error) -> CallFailure {
-        if e.is_timeout() {
-            return self.failure(
-                ErrorClass::Timeout,
-                format!(
-                    "could not be reached at {} within {} (connect_timeout_ms)",
-                    self.endpoint,
-                    seconds(self.settings.timeouts.connect)
-                ),
-            );
-        }
-        let what = if e.is_connect() {
-            format!("could not be reached at {}", self.endpoint)
-        } else {
-            format!("dropped the request to {} before replying", self.endpoint)
-        };
-        self.failure(ErrorClass::Connection, format!("{what}: {}", cause(e)))
+        super::http::transport(
+            &self.settings.provider,
+            &self.endpoint,
+            self.settings.timeouts.connect,
+            e,
+        )
     }
 }
 
@@ -522,31 +503,15 @@ impl Backend for OllamaBackend {
         let total = self.settings.timeouts.total;
         let body = self.request_body(request);
         let replying = AtomicBool::new(false);
-        let result =
-            match tokio::time::timeout(total, self.exchange(body, started, &replying)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let failure = self.failure(
-                        ErrorClass::Timeout,
-                        format!(
-                            "gave no complete reply within {} (total_timeout_ms)",
-                            seconds(total)
-                        ),
-                    );
-                    Err(if replying.load(Ordering::Relaxed) {
-                        failure.after_first_byte()
-                    } else {
-                        failure
-                    })
-                }
-            };
-        let mut reply = result.map_err(|mut failure| {
-            // A proxy in front of Ollama may quote the key back.
-            if let Some(key) = &self.settings.key {
-                failure.message = key.scrub(&failure.message);
-            }
-            failure
-        })?;
+        // A proxy in front of Ollama may quote the key back: scrubbed there.
+        let mut reply = super::http::within_deadline(
+            &self.settings.provider,
+            total,
+            self.settings.key.as_ref(),
+            &replying,
+            self.exchange(body, started, &replying),
+        )
+        .await?;
         // After the reply, so neither its timing nor its deadline includes the lookup.
         if let Some(digest) = self.digest().await {
             reply.served.insert("digest".into(), digest);

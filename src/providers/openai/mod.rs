@@ -199,10 +199,7 @@ impl OpenAiBackend {
     }
 
     fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
-        CallFailure::new(
-            class,
-            format!("provider `{}` {what}", self.settings.provider),
-        )
+        super::http::failure(&self.settings.provider, class, what)
     }
 
     /// One attempt, without the total deadline (the caller applies it).
@@ -369,33 +366,17 @@ impl OpenAiBackend {
     }
 
     fn first_byte_timeout(&self) -> CallFailure {
-        self.failure(
-            ErrorClass::Timeout,
-            format!(
-                "sent nothing within {} (first_byte_timeout_ms)",
-                seconds(self.settings.timeouts.first_byte)
-            ),
-        )
+        super::http::first_byte_timeout(&self.settings.provider, self.settings.timeouts.first_byte)
     }
 
     /// A request that failed before any reply: connecting, or the connection dropping.
     fn transport(&self, e: &reqwest::Error) -> CallFailure {
-        if e.is_timeout() {
-            return self.failure(
-                ErrorClass::Timeout,
-                format!(
-                    "could not be reached at {} within {} (connect_timeout_ms)",
-                    self.endpoint,
-                    seconds(self.settings.timeouts.connect)
-                ),
-            );
-        }
-        let what = if e.is_connect() {
-            format!("could not be reached at {}", self.endpoint)
-        } else {
-            format!("dropped the request to {} before replying", self.endpoint)
-        };
-        self.failure(ErrorClass::Connection, format!("{what}: {}", cause(e)))
+        super::http::transport(
+            &self.settings.provider,
+            &self.endpoint,
+            self.settings.timeouts.connect,
+            e,
+        )
     }
 }
 
@@ -581,31 +562,14 @@ impl Backend for OpenAiBackend {
         let total = self.settings.timeouts.total;
         let body = self.request_body(request);
         let replying = AtomicBool::new(false);
-        let result =
-            match tokio::time::timeout(total, self.exchange(body, started, &replying)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let failure = self.failure(
-                        ErrorClass::Timeout,
-                        format!(
-                            "gave no complete reply within {} (total_timeout_ms)",
-                            seconds(total)
-                        ),
-                    );
-                    Err(if replying.load(Ordering::Relaxed) {
-                        failure.after_first_byte()
-                    } else {
-                        failure
-                    })
-                }
-            };
-        // A server may quote the key back (OpenAI does, for a wrong one).
-        result.map_err(|mut failure| {
-            if let Some(key) = &self.settings.key {
-                failure.message = key.scrub(&failure.message);
-            }
-            failure
-        })
+        super::http::within_deadline(
+            &self.settings.provider,
+            total,
+            self.settings.key.as_ref(),
+            &replying,
+            self.exchange(body, started, &replying),
+        )
+        .await
     }
 }
 
