@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use reprise::providers::ollama::ndjson::LineDecoder;
+use reprise::providers::http::ndjson::LineDecoder;
+use reprise::providers::http::Assemble;
 use reprise::providers::ollama::wire::Assembly;
 use serde_json::json;
 
@@ -38,7 +39,7 @@ fn bench(c: &mut Criterion) {
             let mut a = Assembly::new("bench");
             for read in stream.chunks(1024) {
                 for line in decoder.push(read).unwrap() {
-                    a.line(&line, || Duration::ZERO).unwrap();
+                    a.event(&line, &|| Duration::ZERO).unwrap();
                 }
             }
             let reply = a.end_of_stream(None).unwrap();

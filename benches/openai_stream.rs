@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use reprise::providers::openai::sse::SseDecoder;
+use reprise::providers::http::sse::SseDecoder;
+use reprise::providers::http::Assemble;
 use reprise::providers::openai::wire::Assembly;
 use serde_json::json;
 
@@ -54,10 +55,10 @@ fn bench(c: &mut Criterion) {
             let mut a = Assembly::new("bench", true);
             for read in stream.chunks(1024) {
                 for data in decoder.push(read).unwrap() {
-                    a.chunk(&data, || Duration::ZERO).unwrap();
+                    a.event(&data, &|| Duration::ZERO).unwrap();
                 }
             }
-            let reply = a.end_of_stream(None, None).unwrap();
+            let reply = a.end_of_stream(None).unwrap();
             assert_eq!(reply.tokens.map(|t| t.len()), Some(TOKENS));
         })
     });

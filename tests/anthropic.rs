@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use messages_server::{error_body, transcript, whole_message, Canned, Server, REQUEST_ID};
 use reprise::protocol::Params;
-use reprise::providers::anthropic::{AnthropicBackend, AnthropicSettings};
+use reprise::providers::anthropic::AnthropicBackend;
+use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
 use reprise::providers::{Backend, CallFailure, ChatRequest, Check, Reply};
 use reprise::record::{ErrorClass, Usage};
@@ -18,8 +19,8 @@ use serde_json::json;
 
 const KEY: &str = "sk-ant-test-FAKEKEY-51c0de";
 
-fn settings(server: &Server, stream: bool) -> AnthropicSettings {
-    let mut s = AnthropicSettings::new("claude", &server.base_url(), "claude-test");
+fn settings(server: &Server, stream: bool) -> Settings {
+    let mut s = Settings::new("claude", &server.base_url(), "claude-test");
     s.key = ApiKey::new(KEY);
     s.stream = stream;
     s.headers.insert("anthropic-beta".into(), "x-2025".into());
@@ -132,7 +133,7 @@ async fn a_stream_is_reassembled_with_usage_and_ttft() {
     assert_eq!(server.received()[0].body["stream"], true);
 }
 
-async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut AnthropicSettings)) -> CallFailure {
+async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut Settings)) -> CallFailure {
     let server = Server::start(vec![canned], None).await;
     let mut s = settings(&server, true);
     tweak(&mut s);
@@ -374,7 +375,7 @@ async fn a_refused_connection_is_a_connection_failure() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut s = AnthropicSettings::new("claude", &format!("http://{addr}/v1"), "m");
+    let mut s = Settings::new("claude", &format!("http://{addr}/v1"), "m");
     s.key = ApiKey::new(KEY);
     let f = AnthropicBackend::new(s)
         .unwrap()

@@ -10,16 +10,17 @@ use std::time::Duration;
 
 use ollama_server::{tags, transcript, whole_reply, Canned, Server, DIGEST};
 use reprise::protocol::Params;
+use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
-use reprise::providers::ollama::{OllamaBackend, OllamaSettings};
+use reprise::providers::ollama::{self, OllamaBackend};
 use reprise::providers::{Backend, CallFailure, ChatRequest, Check, Reply};
 use reprise::record::{ErrorClass, Usage};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-FAKEKEY-0llama-5e1d";
 
-fn settings(server: &Server, stream: bool) -> OllamaSettings {
-    let mut s = OllamaSettings::new("lab", &server.base_url(), "llama3.2");
+fn settings(server: &Server, stream: bool) -> Settings {
+    let mut s = ollama::settings("lab", &server.base_url(), "llama3.2");
     s.stream = stream;
     s.headers.insert("X-Team".into(), "lab".into());
     s
@@ -168,15 +169,14 @@ async fn server_identity_is_read_fresh_and_shows_a_re_pulled_model() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let gone =
-        OllamaBackend::new(OllamaSettings::new("lab", &format!("http://{addr}"), "m")).unwrap();
+    let gone = OllamaBackend::new(ollama::settings("lab", &format!("http://{addr}"), "m")).unwrap();
     assert_eq!(
         gone.server_identity().await,
         Some([("model".to_string(), "m:latest".to_string())].into())
     );
 }
 
-async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut OllamaSettings)) -> CallFailure {
+async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut Settings)) -> CallFailure {
     let server = Server::start(vec![canned], None).await;
     let mut s = settings(&server, true);
     s.key = ApiKey::new(KEY);
@@ -378,7 +378,7 @@ async fn a_refused_connection_is_a_connection_failure() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut s = OllamaSettings::new("lab", &format!("http://{addr}"), "llama3.2");
+    let mut s = ollama::settings("lab", &format!("http://{addr}"), "llama3.2");
     s.key = ApiKey::new(KEY);
     let f = OllamaBackend::new(s)
         .unwrap()
@@ -452,7 +452,7 @@ async fn the_check_says_whether_the_model_is_pulled_without_a_chat_call() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut s = OllamaSettings::new("lab", &format!("http://{addr}"), "m");
+    let mut s = ollama::settings("lab", &format!("http://{addr}"), "m");
     s.key = ApiKey::new(KEY);
     let checks = OllamaBackend::new(s).unwrap().check().await;
     assert_eq!(checks.len(), 1);

@@ -9,16 +9,17 @@ use std::time::Duration;
 
 use chat_server::{transcript, whole_reply, Canned, Server};
 use reprise::protocol::Params;
+use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
-use reprise::providers::openai::{OpenAiBackend, OpenAiSettings};
+use reprise::providers::openai::OpenAiBackend;
 use reprise::providers::{Backend, ChatRequest, Reply};
 use reprise::record::{ErrorClass, Usage};
 use serde_json::json;
 
 const KEY: &str = "sk-test-FAKEKEY-7f3a9c";
 
-fn settings(server: &Server, stream: bool) -> OpenAiSettings {
-    let mut s = OpenAiSettings::new("serve", &server.base_url(), "reprise-local-1");
+fn settings(server: &Server, stream: bool) -> Settings {
+    let mut s = Settings::new("serve", &server.base_url(), "reprise-local-1");
     s.key = ApiKey::new(KEY);
     s.stream = stream;
     s.headers.insert("X-Team".into(), "lab".into());
@@ -140,10 +141,7 @@ async fn a_stream_is_reassembled_with_usage_tokens_and_ttft() {
     );
 }
 
-async fn failure_of(
-    canned: Canned,
-    tweak: impl FnOnce(&mut OpenAiSettings),
-) -> (ErrorClass, String) {
+async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut Settings)) -> (ErrorClass, String) {
     let server = Server::start(vec![canned], None).await;
     let mut s = settings(&server, true);
     tweak(&mut s);
@@ -333,7 +331,7 @@ async fn a_refused_connection_is_a_connection_failure() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut s = OpenAiSettings::new("serve", &format!("http://{addr}/v1"), "m");
+    let mut s = Settings::new("serve", &format!("http://{addr}/v1"), "m");
     s.key = ApiKey::new(KEY);
     let f = OpenAiBackend::new(s)
         .unwrap()

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use reprise::local::LocalModel;
 use reprise::protocol::DecodeMode;
-use reprise::providers::openai::{OpenAiBackend, OpenAiSettings, Timeouts};
+use reprise::providers::http::{Settings, Timeouts};
+use reprise::providers::openai::OpenAiBackend;
 use reprise::providers::{Backend, ChatRequest};
 use reprise::record::ErrorClass;
 use reprise::serve::{ServeConfig, Server};
@@ -450,7 +451,7 @@ fn fault_rates_hold_and_replay_with_a_seed() {
 // --- reprise's own OpenAI client against the server ---
 
 fn client(server: &Running, timeouts: Option<Timeouts>) -> OpenAiBackend {
-    let mut s = OpenAiSettings::new("serve", &server.base_url(), "reprise-local-1");
+    let mut s = Settings::new("serve", &server.base_url(), "reprise-local-1");
     if let Some(t) = timeouts {
         s.timeouts = t;
     }

@@ -3,7 +3,7 @@
 
 pub mod anthropic;
 pub mod check;
-mod http;
+pub mod http;
 pub mod key;
 pub mod local;
 pub mod ollama;
@@ -281,15 +281,15 @@ pub fn backend_with_providers(
                     format!("cannot start the local model's batch decoder: {e}"),
                 )
             }),
-        "openai" => openai::OpenAiSettings::builtin(target.model.as_deref())
+        "openai" => openai::builtin(target.model.as_deref())
             .and_then(openai::OpenAiBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
-        "anthropic" => anthropic::AnthropicSettings::builtin(target.model.as_deref())
+        "anthropic" => anthropic::builtin(target.model.as_deref())
             .and_then(anthropic::AnthropicBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
-        "ollama" => ollama::OllamaSettings::builtin(target.model.as_deref())
+        "ollama" => ollama::builtin(target.model.as_deref())
             .and_then(ollama::OllamaBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
@@ -308,14 +308,15 @@ pub fn configured_backend(
     config: &ProviderConfig,
     model: Option<&str>,
 ) -> Result<Arc<dyn Backend>, String> {
+    let settings = |defaults| http::Settings::from_config(name, config, model, defaults);
     match config.kind {
-        ProviderKind::Openai => openai::OpenAiSettings::from_config(name, config, model)
+        ProviderKind::Openai => settings(http::Timeouts::default())
             .and_then(openai::OpenAiBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>),
-        ProviderKind::Anthropic => anthropic::AnthropicSettings::from_config(name, config, model)
+        ProviderKind::Anthropic => settings(http::Timeouts::default())
             .and_then(anthropic::AnthropicBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>),
-        ProviderKind::Ollama => ollama::OllamaSettings::from_config(name, config, model)
+        ProviderKind::Ollama => settings(ollama::default_timeouts())
             .and_then(ollama::OllamaBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>),
     }

@@ -4,13 +4,12 @@
 use serde_json::Value;
 
 use super::AnthropicBackend;
-use crate::providers::openai::wire::excerpt;
-use crate::providers::openai::{cause, seconds};
+use crate::providers::http::excerpt;
 use crate::providers::Check;
 
 impl AnthropicBackend {
     pub(super) async fn check_model(&self) -> Vec<Check> {
-        let base = self.settings.base_url.trim_end_matches('/');
+        let base = &self.settings.base_url;
         let mut url = match reqwest::Url::parse(&format!("{base}/models")) {
             Ok(url) => url,
             Err(e) => return vec![Check::fail("endpoint", format!("bad base_url: {e}"))],
@@ -20,34 +19,13 @@ impl AnthropicBackend {
             segments.push(&self.settings.model);
         }
         let shown = format!("{base}/models");
-        let scrub = |text: String| match &self.settings.key {
-            Some(key) => key.scrub(&text),
-            None => text,
-        };
-        let request = self.client.get(url).headers(self.headers.clone());
-        let wait = self.settings.timeouts.first_byte;
-        let response = match tokio::time::timeout(wait, request.send()).await {
-            Err(_) => {
-                return vec![Check::unknown(
-                    "endpoint",
-                    format!("{shown} sent nothing within {}", seconds(wait)),
-                )]
-            }
-            Ok(Err(e)) => {
-                return vec![Check::fail(
-                    "endpoint",
-                    scrub(format!("{shown} unreachable: {}", cause(&e))),
-                )]
-            }
-            Ok(Ok(r)) => r,
+        let response = match self.http.probe(url.as_str(), &shown).await {
+            Ok(response) => response,
+            Err(check) => return vec![check],
         };
         let status = response.status().as_u16();
         let model = excerpt(&self.settings.model);
         match status {
-            401 | 403 => vec![Check::fail(
-                "endpoint",
-                format!("{shown} refused the key (HTTP {status})"),
-            )],
             404 => vec![
                 Check::pass("endpoint", format!("{shown} answered")),
                 Check::fail("model", format!("{model} is not a model this key can use")),

@@ -8,10 +8,12 @@ use serde_json::json;
 use super::wire::{finish_reason, named_parameter, status_failure, Assembly};
 use super::*;
 use crate::protocol::Params;
-use crate::record::Usage;
+use crate::providers::http::{Assemble, Settings};
+use crate::providers::key::ApiKey;
+use crate::record::{ErrorClass, Usage};
 
 fn backend(stream: bool) -> AnthropicBackend {
-    let mut s = AnthropicSettings::new("claude", "http://127.0.0.1:9/v1/", "claude-x");
+    let mut s = Settings::new("claude", "http://127.0.0.1:9/v1/", "claude-x");
     s.stream = stream;
     AnthropicBackend::new(s).unwrap()
 }
@@ -63,7 +65,7 @@ fn the_conditions_name_the_api_version_unless_configured() {
         backend(true).headers()["anthropic-version"],
         ANTHROPIC_VERSION
     );
-    let mut s = AnthropicSettings::new("c", "http://h/v1", "m");
+    let mut s = Settings::new("c", "http://h/v1", "m");
     s.headers
         .insert("Anthropic-Version".into(), "2024-01-01".into());
     let headers = AnthropicBackend::new(s).unwrap().headers();
@@ -149,10 +151,11 @@ fn stream_events() -> Vec<String> {
 fn a_stream_is_reassembled() {
     let mut a = Assembly::new("c", vec![]);
     for (i, e) in stream_events().iter().enumerate() {
-        a.event(e, || Duration::from_millis(10 * i as u64)).unwrap();
+        a.event(e, &|| Duration::from_millis(10 * i as u64))
+            .unwrap();
     }
     assert!(a.done);
-    let reply = a.end_of_stream(None, Some("req_1".into())).unwrap();
+    let reply = a.end_of_stream(None).unwrap();
     assert_eq!(reply.text, "Paris.");
     assert_eq!(reply.finish_reason.as_deref(), Some("length"));
     // Output tokens in message_delta are cumulative: the last count stands.
@@ -165,7 +168,6 @@ fn a_stream_is_reassembled() {
     );
     // The block start and the ping had no text: the first delta's time is the TTFT.
     assert_eq!(reply.ttft, Some(Duration::from_millis(30)));
-    assert_eq!(reply.served["request_id"], "req_1");
     assert_eq!(reply.served["response_id"], "msg_s");
     assert_eq!(reply.served["model"], "claude-x-2025");
     assert_eq!(reply.served["service_tier"], "standard");
@@ -177,24 +179,24 @@ fn only_message_stop_completes_a_stream() {
     let events = stream_events();
     let mut a = Assembly::new("c", vec![]);
     for e in &events[..events.len() - 1] {
-        a.event(e, zero).unwrap();
+        a.event(e, &zero).unwrap();
     }
-    let e = a.end_of_stream(None, None).unwrap_err();
+    let e = a.end_of_stream(None).unwrap_err();
     assert_eq!(e.class, ErrorClass::TruncatedStream);
     assert_eq!(e.message, "provider `c` stream ended without message_stop");
 
     let mut a = Assembly::new("c", vec![]);
-    a.event(&events[0], zero).unwrap();
-    let e = a.end_of_stream(Some("reset".into()), None).unwrap_err();
+    a.event(&events[0], &zero).unwrap();
+    let e = a.end_of_stream(Some("reset".into())).unwrap_err();
     assert_eq!(e.message, "provider `c` stream cut before its end: reset");
 
     let e = Assembly::new("c", vec![])
-        .event("{not json", zero)
+        .event("{not json", &zero)
         .unwrap_err();
     assert_eq!(e.class, ErrorClass::MalformedResponse);
     // An event type this version does not know is skipped, as the API asks.
     let mut a = Assembly::new("c", vec![]);
-    a.event(r#"{"type":"future_event","x":1}"#, zero).unwrap();
+    a.event(r#"{"type":"future_event","x":1}"#, &zero).unwrap();
 }
 
 #[test]
@@ -202,7 +204,7 @@ fn stream_error_events_are_classified_by_type() {
     let class = |kind: &str, message: &str| {
         let data = json!({"type": "error", "error": {"type": kind, "message": message}});
         Assembly::new("c", vec!["temperature", "top_p", "max_tokens"])
-            .event(&data.to_string(), || Duration::ZERO)
+            .event(&data.to_string(), &|| Duration::ZERO)
             .unwrap_err()
             .class
     };
@@ -336,7 +338,7 @@ fn stop_reasons_map_to_common_words() {
 
 #[test]
 fn debug_output_hides_the_key() {
-    let mut s = AnthropicSettings::new("c", "http://127.0.0.1:9/v1", "m");
+    let mut s = Settings::new("c", "http://127.0.0.1:9/v1", "m");
     s.key = ApiKey::new("sk-ant-unit-SECRET");
     let b = AnthropicBackend::new(s).unwrap();
     let debug = format!("{b:?}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::providers::openai::wire::excerpt;
+use crate::providers::http::{excerpt, Assemble};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
@@ -123,76 +123,6 @@ impl Assembly {
         }
     }
 
-    /// The reply of a non-streamed call.
-    pub fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
-        if value.get("type").and_then(|t| t.as_str()) == Some("error") {
-            let error: ErrorBody = serde_json::from_value(value).map_err(|e| self.malformed(&e))?;
-            return Err(self.event_error(error.error));
-        }
-        let message: Message = serde_json::from_value(value).map_err(|e| self.malformed(&e))?;
-        if message.stop_reason.is_none() && message.content.is_empty() {
-            return Err(self.failure(
-                ErrorClass::MalformedResponse,
-                "returned a message with neither content nor a stop_reason".into(),
-            ));
-        }
-        self.start(&message);
-        for block in &message.content {
-            self.block_text(block);
-        }
-        self.stop(message.stop_reason.as_deref());
-        Ok(self.reply(None))
-    }
-
-    /// Takes one streamed event's data; `elapsed` is read when the first text arrives.
-    pub fn event(&mut self, data: &str, elapsed: impl Fn() -> Duration) -> Result<(), CallFailure> {
-        let event: Event = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
-        let had_text = !self.text.is_empty();
-        match event {
-            Event::MessageStart { message } => self.start(&message),
-            Event::ContentBlockStart { content_block } => self.block_text(&content_block),
-            Event::ContentBlockDelta { delta } => {
-                // thinking, signature, tool-input and citation deltas are not the answer.
-                if delta.kind == "text_delta" {
-                    self.text.push_str(delta.text.as_deref().unwrap_or(""));
-                }
-            }
-            Event::MessageDelta { delta, usage } => {
-                self.stop(delta.stop_reason.as_deref());
-                if let Some(u) = usage {
-                    // Cumulative: the last one counts.
-                    self.usage(&u);
-                }
-            }
-            Event::MessageStop => self.done = true,
-            Event::Error { error } => return Err(self.event_error(error)),
-            Event::Ignored => {}
-        }
-        if !had_text && !self.text.is_empty() {
-            self.ttft = Some(elapsed());
-        }
-        Ok(())
-    }
-
-    /// The stream ended; `cut` says the connection failed or an event was left half-sent.
-    /// Only `message_stop` completes a reply: Anthropic always sends it.
-    pub fn end_of_stream(
-        self,
-        cut: Option<String>,
-        request_id: Option<String>,
-    ) -> Result<Reply, CallFailure> {
-        if self.done {
-            return Ok(self.reply(request_id));
-        }
-        let why = match cut {
-            Some(why) => format!("stream cut before its end: {why}"),
-            None => "stream ended without message_stop".into(),
-        };
-        Err(self.failure(ErrorClass::TruncatedStream, why))
-    }
-
     fn start(&mut self, message: &Message) {
         let ids = [("model", &message.model), ("response_id", &message.id)];
         for (key, value) in ids {
@@ -238,10 +168,7 @@ impl Assembly {
         }
     }
 
-    fn reply(mut self, request_id: Option<String>) -> Reply {
-        if let Some(id) = request_id {
-            self.served.insert("request_id".into(), id);
-        }
+    fn reply(self) -> Reply {
         let usage = match (self.input_tokens, self.output_tokens) {
             (Some(prompt_tokens), Some(completion_tokens)) => Some(Usage {
                 prompt_tokens,
@@ -288,6 +215,78 @@ impl Assembly {
         };
         let said = said(error.message.as_deref());
         self.failure(class, format!("reported an error mid-reply{label}{said}"))
+    }
+}
+
+impl Assemble for Assembly {
+    /// The reply of a non-streamed call.
+    fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        if value.get("type").and_then(|t| t.as_str()) == Some("error") {
+            let error: ErrorBody = serde_json::from_value(value).map_err(|e| self.malformed(&e))?;
+            return Err(self.event_error(error.error));
+        }
+        let message: Message = serde_json::from_value(value).map_err(|e| self.malformed(&e))?;
+        if message.stop_reason.is_none() && message.content.is_empty() {
+            return Err(self.failure(
+                ErrorClass::MalformedResponse,
+                "returned a message with neither content nor a stop_reason".into(),
+            ));
+        }
+        self.start(&message);
+        for block in &message.content {
+            self.block_text(block);
+        }
+        self.stop(message.stop_reason.as_deref());
+        Ok(self.reply())
+    }
+
+    /// Takes one streamed event's data; `elapsed` is read when the first text arrives.
+    fn event(&mut self, data: &str, elapsed: &dyn Fn() -> Duration) -> Result<(), CallFailure> {
+        let event: Event = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
+        let had_text = !self.text.is_empty();
+        match event {
+            Event::MessageStart { message } => self.start(&message),
+            Event::ContentBlockStart { content_block } => self.block_text(&content_block),
+            Event::ContentBlockDelta { delta } => {
+                // thinking, signature, tool-input and citation deltas are not the answer.
+                if delta.kind == "text_delta" {
+                    self.text.push_str(delta.text.as_deref().unwrap_or(""));
+                }
+            }
+            Event::MessageDelta { delta, usage } => {
+                self.stop(delta.stop_reason.as_deref());
+                if let Some(u) = usage {
+                    // Cumulative: the last one counts.
+                    self.usage(&u);
+                }
+            }
+            Event::MessageStop => self.done = true,
+            Event::Error { error } => return Err(self.event_error(error)),
+            Event::Ignored => {}
+        }
+        if !had_text && !self.text.is_empty() {
+            self.ttft = Some(elapsed());
+        }
+        Ok(())
+    }
+
+    /// The stream ended; `cut` says the connection failed or an event was left half-sent.
+    /// Only `message_stop` completes a reply: Anthropic always sends it.
+    fn end_of_stream(self, cut: Option<String>) -> Result<Reply, CallFailure> {
+        if self.done {
+            return Ok(self.reply());
+        }
+        let why = match cut {
+            Some(why) => format!("stream cut before its end: {why}"),
+            None => "stream ended without message_stop".into(),
+        };
+        Err(self.failure(ErrorClass::TruncatedStream, why))
+    }
+
+    fn done(&self) -> bool {
+        self.done
     }
 }
 

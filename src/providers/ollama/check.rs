@@ -1,42 +1,18 @@
 //! `reprise providers` (and the pre-flight before `reprise run`) for the `ollama` kind:
 //! `GET {base}/api/tags` — free, and says whether the model is pulled, with its digest.
 
-use super::{read_capped, wire, OllamaBackend, SMALL_BODY_LIMIT};
-use crate::providers::openai::wire::excerpt;
-use crate::providers::openai::{cause, seconds};
+use super::{wire, OllamaBackend};
+use crate::providers::http::{excerpt, read_capped, SMALL_BODY_LIMIT};
 use crate::providers::Check;
 
 impl OllamaBackend {
     pub(super) async fn check_model(&self) -> Vec<Check> {
         let url = format!("{}/api/tags", self.settings.base_url);
-        let scrub = |text: String| match &self.settings.key {
-            Some(key) => key.scrub(&text),
-            None => text,
-        };
-        let wait = self.settings.timeouts.connect + self.settings.timeouts.first_byte;
-        let request = self.request(reqwest::Method::GET, &url);
-        let mut response = match tokio::time::timeout(wait, request.send()).await {
-            Err(_) => {
-                return vec![Check::unknown(
-                    "endpoint",
-                    format!("{url} sent nothing within {}", seconds(wait)),
-                )]
-            }
-            Ok(Err(e)) => {
-                return vec![Check::fail(
-                    "endpoint",
-                    scrub(format!("{url} unreachable: {}", cause(&e))),
-                )]
-            }
-            Ok(Ok(r)) => r,
+        let mut response = match self.http.probe(&url, &url).await {
+            Ok(response) => response,
+            Err(check) => return vec![check],
         };
         let status = response.status().as_u16();
-        if status == 401 || status == 403 {
-            return vec![Check::fail(
-                "endpoint",
-                format!("{url} refused the key (HTTP {status})"),
-            )];
-        }
         if !response.status().is_success() {
             // A proxy may pass only /api/chat: that says nothing about chat.
             return vec![Check::unknown(

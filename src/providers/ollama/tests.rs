@@ -8,10 +8,11 @@ use serde_json::json;
 use super::wire::{digest_of, full_name, status_failure, version_of, Assembly};
 use super::*;
 use crate::protocol::Params;
-use crate::record::Usage;
+use crate::providers::http::Assemble;
+use crate::record::{ErrorClass, Usage};
 
 fn backend(stream: bool) -> OllamaBackend {
-    let mut s = OllamaSettings::new("ol", "http://127.0.0.1:9/", "llama3.2");
+    let mut s = settings("ol", "http://127.0.0.1:9/", "llama3.2");
     s.stream = stream;
     OllamaBackend::new(s).unwrap()
 }
@@ -72,7 +73,7 @@ fn ollama_host_is_read_the_way_ollama_reads_it() {
 
 #[test]
 fn a_base_url_with_credentials_is_refused() {
-    let e = OllamaBackend::new(OllamaSettings::new("p", "http://u:pw@h:1", "m")).unwrap_err();
+    let e = OllamaBackend::new(settings("p", "http://u:pw@h:1", "m")).unwrap_err();
     assert!(e.contains("must not carry credentials"), "{e}");
 }
 
@@ -93,15 +94,16 @@ fn done_line() -> String {
 #[test]
 fn a_stream_is_assembled_from_its_lines() {
     let mut a = Assembly::new("ol");
-    a.line(&line("llama3.2", ""), || Duration::from_millis(1))
+    a.event(&line("llama3.2", ""), &|| Duration::from_millis(1))
         .unwrap();
     assert_eq!(a.ttft, None, "an empty first line is not the first token");
-    a.line(&line("llama3.2", "Par"), || Duration::from_millis(20))
+    a.event(&line("llama3.2", "Par"), &|| Duration::from_millis(20))
         .unwrap();
-    a.line(&line("llama3.2", "is."), || Duration::from_millis(30))
+    a.event(&line("llama3.2", "is."), &|| Duration::from_millis(30))
         .unwrap();
     assert!(!a.done);
-    a.line(&done_line(), || Duration::from_millis(40)).unwrap();
+    a.event(&done_line(), &|| Duration::from_millis(40))
+        .unwrap();
     assert!(a.done);
     let reply = a.end_of_stream(None).unwrap();
     assert_eq!(reply.text, "Paris.");
@@ -121,7 +123,7 @@ fn a_stream_is_assembled_from_its_lines() {
 #[test]
 fn a_stream_without_its_done_line_is_truncated() {
     let mut a = Assembly::new("ol");
-    a.line(&line("m", "Par"), || Duration::ZERO).unwrap();
+    a.event(&line("m", "Par"), &|| Duration::ZERO).unwrap();
     let f = a.end_of_stream(None).unwrap_err();
     assert_eq!(f.class, ErrorClass::TruncatedStream);
     assert_eq!(
@@ -134,9 +136,9 @@ fn a_stream_without_its_done_line_is_truncated() {
 fn an_error_line_or_a_non_json_line_fails_the_call() {
     let mut a = Assembly::new("ol");
     let f = a
-        .line(
+        .event(
             r#"{"error":"an error was encountered while running the model: CUDA error"}"#,
-            || Duration::ZERO,
+            &|| Duration::ZERO,
         )
         .unwrap_err();
     assert_eq!(f.class, ErrorClass::Server);
@@ -144,7 +146,7 @@ fn an_error_line_or_a_non_json_line_fails_the_call() {
         f.message,
         "provider `ol` reported an error mid-reply: an error was encountered while running the model: CUDA error"
     );
-    let f = a.line("<html>", || Duration::ZERO).unwrap_err();
+    let f = a.event("<html>", &|| Duration::ZERO).unwrap_err();
     assert_eq!(f.class, ErrorClass::MalformedResponse);
     assert!(f
         .message

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::providers::openai::wire::excerpt;
+use crate::providers::http::{excerpt, Assemble};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
@@ -58,47 +58,6 @@ impl Assembly {
             ttft: None,
             done: false,
         }
-    }
-
-    /// The reply of a non-streamed call (`stream: false`): one object with `done: true`.
-    pub fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
-        let object: ChatObject = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
-        self.absorb(object)?;
-        if !self.done {
-            return Err(self.failure(
-                ErrorClass::MalformedResponse,
-                "returned a reply without done: true".into(),
-            ));
-        }
-        Ok(self.reply())
-    }
-
-    /// Takes one streamed line; `elapsed` is read when the first text arrives.
-    pub fn line(&mut self, line: &str, elapsed: impl Fn() -> Duration) -> Result<(), CallFailure> {
-        let object: ChatObject = serde_json::from_str(line).map_err(|e| self.malformed(&e))?;
-        let first = self.text.is_empty();
-        self.absorb(object)?;
-        if first && !self.text.is_empty() {
-            self.ttft = Some(elapsed());
-        }
-        Ok(())
-    }
-
-    /// The stream ended (cleanly or not); `cut` says why the connection failed, if it did.
-    pub fn end_of_stream(self, cut: Option<String>) -> Result<Reply, CallFailure> {
-        if self.done {
-            return Ok(self.reply());
-        }
-        Err(match cut {
-            Some(why) => self.failure(
-                ErrorClass::TruncatedStream,
-                format!("stream cut before its end: {why}"),
-            ),
-            None => self.failure(
-                ErrorClass::TruncatedStream,
-                "stream ended without its final done: true line".into(),
-            ),
-        })
     }
 
     fn absorb(&mut self, object: ChatObject) -> Result<(), CallFailure> {
@@ -172,6 +131,53 @@ fn error_text(error: &Value) -> String {
             _ => excerpt(&error.to_string()),
         },
         other => excerpt(&other.to_string()),
+    }
+}
+
+impl Assemble for Assembly {
+    /// The reply of a non-streamed call (`stream: false`): one object with `done: true`.
+    fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
+        let object: ChatObject = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        self.absorb(object)?;
+        if !self.done {
+            return Err(self.failure(
+                ErrorClass::MalformedResponse,
+                "returned a reply without done: true".into(),
+            ));
+        }
+        Ok(self.reply())
+    }
+
+    /// Takes one streamed line.
+    fn event(&mut self, line: &str, elapsed: &dyn Fn() -> Duration) -> Result<(), CallFailure> {
+        let object: ChatObject = serde_json::from_str(line).map_err(|e| self.malformed(&e))?;
+        let first = self.text.is_empty();
+        self.absorb(object)?;
+        if first && !self.text.is_empty() {
+            self.ttft = Some(elapsed());
+        }
+        Ok(())
+    }
+
+    /// The stream ended (cleanly or not); `cut` says why the connection failed, if it did.
+    fn end_of_stream(self, cut: Option<String>) -> Result<Reply, CallFailure> {
+        if self.done {
+            return Ok(self.reply());
+        }
+        Err(match cut {
+            Some(why) => self.failure(
+                ErrorClass::TruncatedStream,
+                format!("stream cut before its end: {why}"),
+            ),
+            None => self.failure(
+                ErrorClass::TruncatedStream,
+                "stream ended without its final done: true line".into(),
+            ),
+        })
+    }
+
+    fn done(&self) -> bool {
+        self.done
     }
 }
 

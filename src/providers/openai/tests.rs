@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::wire::{excerpt, status_failure, Assembly};
+use super::wire::{status_failure, Assembly};
 use super::*;
 use crate::protocol::Params;
-use crate::record::Usage;
+use crate::providers::http::excerpt;
+use crate::providers::http::{Assemble, Settings};
+use crate::providers::key::ApiKey;
+use crate::record::{ErrorClass, Usage};
 
 fn backend(stream: bool, logprobs: bool) -> OpenAiBackend {
-    let mut s = OpenAiSettings::new("serve", "http://127.0.0.1:9/v1/", "m-1");
+    let mut s = Settings::new("serve", "http://127.0.0.1:9/v1/", "m-1");
     s.stream = stream;
     s.logprobs = logprobs;
     OpenAiBackend::new(s).unwrap()
@@ -67,7 +70,7 @@ fn the_body_carries_only_what_the_protocol_set() {
 
 #[test]
 fn a_base_url_with_credentials_is_refused() {
-    let s = OpenAiSettings::new("p", "http://user:pw@host/v1", "m");
+    let s = Settings::new("p", "http://user:pw@host/v1", "m");
     let e = OpenAiBackend::new(s).unwrap_err();
     assert!(e.contains("must not carry credentials"), "{e}");
 }
@@ -136,10 +139,11 @@ fn a_stream_is_reassembled() {
     ];
     let mut a = Assembly::new("p", true);
     for (i, c) in chunks.iter().enumerate() {
-        a.chunk(c, || Duration::from_millis(10 * i as u64)).unwrap();
+        a.event(c, &|| Duration::from_millis(10 * i as u64))
+            .unwrap();
     }
     assert!(a.done);
-    let reply = a.end_of_stream(None, Some("req-1".into())).unwrap();
+    let reply = a.end_of_stream(None).unwrap();
     assert_eq!(reply.text, "Paris");
     assert_eq!(reply.tokens, Some(vec!["Par".into(), "is".into()]));
     assert_eq!(reply.logprobs, Some(vec![-0.25, -0.5]));
@@ -148,7 +152,6 @@ fn a_stream_is_reassembled() {
     // The first chunk had no text: time to first token is the second chunk's.
     assert_eq!(reply.ttft, Some(Duration::from_millis(10)));
     assert_eq!(reply.served["service_tier"], "default");
-    assert_eq!(reply.served["request_id"], "req-1");
     assert_eq!(reply.served["response_id"], "c1");
 }
 
@@ -159,8 +162,8 @@ fn how_a_stream_ends_decides_its_fate() {
     let zero = || Duration::ZERO;
 
     let mut a = Assembly::new("p", false);
-    a.chunk(content, zero).unwrap();
-    let e = a.end_of_stream(None, None).unwrap_err();
+    a.event(content, &zero).unwrap();
+    let e = a.end_of_stream(None).unwrap_err();
     assert_eq!(e.class, ErrorClass::TruncatedStream);
     assert_eq!(
         e.message,
@@ -169,19 +172,19 @@ fn how_a_stream_ends_decides_its_fate() {
 
     // A finish reason without [DONE] is a complete reply from a terse server.
     let mut a = Assembly::new("p", false);
-    a.chunk(content, zero).unwrap();
-    a.chunk(finished, zero).unwrap();
-    assert_eq!(a.end_of_stream(None, None).unwrap().text, "Hi");
+    a.event(content, &zero).unwrap();
+    a.event(finished, &zero).unwrap();
+    assert_eq!(a.end_of_stream(None).unwrap().text, "Hi");
 
     // …unless the connection broke.
     let mut a = Assembly::new("p", false);
-    a.chunk(finished, zero).unwrap();
-    let e = a.end_of_stream(Some("reset".into()), None).unwrap_err();
+    a.event(finished, &zero).unwrap();
+    let e = a.end_of_stream(Some("reset".into())).unwrap_err();
     assert_eq!(e.class, ErrorClass::TruncatedStream);
 
     let mut a = Assembly::new("p", false);
     let e = a
-        .chunk(r#"{"error":{"message":"overloaded"}}"#, zero)
+        .event(r#"{"error":{"message":"overloaded"}}"#, &zero)
         .unwrap_err();
     assert_eq!(e.class, ErrorClass::Server);
     assert!(
@@ -191,7 +194,7 @@ fn how_a_stream_ends_decides_its_fate() {
     );
 
     let e = Assembly::new("p", false)
-        .chunk("{not json", zero)
+        .event("{not json", &zero)
         .unwrap_err();
     assert_eq!(e.class, ErrorClass::MalformedResponse);
 }
@@ -238,14 +241,14 @@ fn statuses_are_classified() {
 fn excerpts_are_one_safe_line_of_bounded_length() {
     let long = "word ".repeat(100);
     let e = excerpt(&long);
-    assert_eq!(e.chars().count(), wire::EXCERPT_CHARS + 1);
+    assert_eq!(e.chars().count(), crate::providers::http::EXCERPT_CHARS + 1);
     assert!(e.ends_with('…'));
     assert_eq!(excerpt("a\n\tb\x07"), "a b␇");
 }
 
 #[test]
 fn debug_output_hides_the_key() {
-    let mut s = OpenAiSettings::new("p", "http://127.0.0.1:9/v1", "m");
+    let mut s = Settings::new("p", "http://127.0.0.1:9/v1", "m");
     s.key = ApiKey::new("sk-unit-SECRET-key");
     let b = OpenAiBackend::new(s).unwrap();
     let debug = format!("{b:?}");

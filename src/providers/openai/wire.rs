@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::providers::http::{excerpt, Assemble};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
-
-/// A server's text in a failure message is cut to this many characters.
-pub const EXCERPT_CHARS: usize = 200;
 
 /// A whole reply, or one streamed chunk (`choices[].delta` instead of `message`).
 #[derive(Debug, Deserialize)]
@@ -104,67 +102,6 @@ impl Assembly {
         }
     }
 
-    /// The reply of a non-streamed call.
-    pub fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
-        let reply: Completion = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
-        if reply.error.is_some() {
-            return Err(self.stream_error(reply.error));
-        }
-        if !reply
-            .choices
-            .iter()
-            .any(|c| c.index == 0 && c.message.is_some())
-        {
-            return Err(self.failure(
-                ErrorClass::MalformedResponse,
-                "returned no choices[0].message".into(),
-            ));
-        }
-        self.absorb(reply, |c| c.message.as_ref());
-        Ok(self.reply(None))
-    }
-
-    /// Takes one streamed event's data; `elapsed` is read when the first text arrives.
-    pub fn chunk(&mut self, data: &str, elapsed: impl Fn() -> Duration) -> Result<(), CallFailure> {
-        if data.trim() == "[DONE]" {
-            self.done = true;
-            return Ok(());
-        }
-        let chunk: Completion = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
-        if chunk.error.is_some() {
-            return Err(self.stream_error(chunk.error));
-        }
-        let first = self.text.is_empty();
-        self.absorb(chunk, |c| c.delta.as_ref());
-        if first && !self.text.is_empty() {
-            self.ttft = Some(elapsed());
-        }
-        Ok(())
-    }
-
-    /// The stream ended (cleanly or not); `cut` says the connection failed or an event was
-    /// left half-sent.
-    pub fn end_of_stream(
-        self,
-        cut: Option<String>,
-        request_id: Option<String>,
-    ) -> Result<Reply, CallFailure> {
-        if self.done {
-            return Ok(self.reply(request_id));
-        }
-        match cut {
-            Some(why) => Err(self.failure(
-                ErrorClass::TruncatedStream,
-                format!("stream cut before its end: {why}"),
-            )),
-            None if self.finish_reason.is_some() => Ok(self.reply(request_id)),
-            None => Err(self.failure(
-                ErrorClass::TruncatedStream,
-                "stream ended without a finish reason or [DONE]".into(),
-            )),
-        }
-    }
-
     fn absorb(&mut self, reply: Completion, message: impl Fn(&Choice) -> Option<&Message>) {
         let ids = [
             ("model", &reply.model),
@@ -213,10 +150,7 @@ impl Assembly {
         }
     }
 
-    fn reply(mut self, request_id: Option<String>) -> Reply {
-        if let Some(id) = request_id {
-            self.served.insert("request_id".into(), id);
-        }
+    fn reply(self) -> Reply {
         // Tokens are kept only when they are exactly the text, each with its log-probability.
         let trusted = self.want_logprobs
             && !self.tokens_incomplete
@@ -262,16 +196,67 @@ impl Assembly {
     }
 }
 
-/// How long the server asked to wait: `retry-after-ms` (OpenAI's), else `Retry-After` in
-/// seconds. An HTTP-date form is not read (no provider in reference/providers.md sends one).
-pub fn retry_wait(retry_after_ms: Option<&str>, retry_after: Option<&str>) -> Option<Duration> {
-    let ms = retry_after_ms
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|ms| ms / 1000.0);
-    let secs = retry_after.and_then(|v| v.trim().parse::<f64>().ok());
-    ms.or(secs)
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+impl Assemble for Assembly {
+    /// The reply of a non-streamed call.
+    fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
+        let reply: Completion = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        if reply.error.is_some() {
+            return Err(self.stream_error(reply.error));
+        }
+        if !reply
+            .choices
+            .iter()
+            .any(|c| c.index == 0 && c.message.is_some())
+        {
+            return Err(self.failure(
+                ErrorClass::MalformedResponse,
+                "returned no choices[0].message".into(),
+            ));
+        }
+        self.absorb(reply, |c| c.message.as_ref());
+        Ok(self.reply())
+    }
+
+    /// Takes one streamed event's data.
+    fn event(&mut self, data: &str, elapsed: &dyn Fn() -> Duration) -> Result<(), CallFailure> {
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk: Completion = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
+        if chunk.error.is_some() {
+            return Err(self.stream_error(chunk.error));
+        }
+        let first = self.text.is_empty();
+        self.absorb(chunk, |c| c.delta.as_ref());
+        if first && !self.text.is_empty() {
+            self.ttft = Some(elapsed());
+        }
+        Ok(())
+    }
+
+    /// The stream ended (cleanly or not); `cut` says the connection failed or an event was
+    /// left half-sent.
+    fn end_of_stream(self, cut: Option<String>) -> Result<Reply, CallFailure> {
+        if self.done {
+            return Ok(self.reply());
+        }
+        match cut {
+            Some(why) => Err(self.failure(
+                ErrorClass::TruncatedStream,
+                format!("stream cut before its end: {why}"),
+            )),
+            None if self.finish_reason.is_some() => Ok(self.reply()),
+            None => Err(self.failure(
+                ErrorClass::TruncatedStream,
+                "stream ended without a finish reason or [DONE]".into(),
+            )),
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.done
+    }
 }
 
 /// The failure an HTTP error status stands for. `retry_after` is the header's value.
@@ -328,17 +313,4 @@ pub fn status_failure(
         ),
     };
     CallFailure::new(class, message)
-}
-
-/// Server text made safe for a one-line message: control characters inert, whitespace
-/// collapsed, at most [`EXCERPT_CHARS`] characters.
-pub fn excerpt(text: &str) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let safe = crate::text::inert(&one_line).into_owned();
-    if safe.chars().count() <= EXCERPT_CHARS {
-        return safe;
-    }
-    let mut cut: String = safe.chars().take(EXCERPT_CHARS).collect();
-    cut.push('…');
-    cut
 }
