@@ -67,6 +67,8 @@ pub enum ProviderKind {
     Anthropic,
     /// Ollama's native `/api/chat` (NDJSON); base_url is the server root.
     Ollama,
+    /// Google's Gemini API (`generateContent`); base_url up to `/v1beta`.
+    Gemini,
 }
 
 /// One `[providers.NAME]` table.
@@ -92,9 +94,9 @@ pub struct ProviderConfig {
     /// Stream replies (server-sent events); default true.
     #[serde(default = "yes")]
     pub stream: bool,
-    /// Ask for per-token log-probabilities; default true (some servers refuse them).
-    #[serde(default = "yes")]
-    pub logprobs: bool,
+    /// Ask for per-token log-probabilities; default true (some servers refuse them), except
+    /// for `gemini`, where most models refuse them: there only when written.
+    pub logprobs: Option<bool>,
     pub connect_timeout_ms: Option<u64>,
     pub first_byte_timeout_ms: Option<u64>,
     pub total_timeout_ms: Option<u64>,
@@ -317,7 +319,7 @@ mod tests {
         assert_eq!(p.model.as_deref(), Some("reprise-local-1"));
         assert_eq!(p.api_key_env.as_deref(), Some("SERVE_KEY"));
         assert_eq!(p.headers["X-Team"], "lab");
-        assert!(p.stream && p.logprobs);
+        assert!(p.stream && p.logprobs.is_none());
         assert_eq!(
             (p.first_byte_timeout_ms, p.total_timeout_ms),
             (Some(500), None)
@@ -338,7 +340,7 @@ mod tests {
         );
         assert_eq!(
             error("[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h\"\n"),
-            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected one of `openai`, `anthropic`, `ollama`"
+            "c.toml:2: field `providers.x.kind`: unknown variant `grpc`, expected one of `openai`, `anthropic`, `ollama`, `gemini`"
         );
         assert_eq!(
             error("[providers.x]\nkind = \"openai\"\nbase_url = \"http://me:pw@h/v1\"\n"),

@@ -485,9 +485,11 @@ mod tests {
         assert_eq!(run.await.unwrap(), 12);
         assert_eq!(backend.peak.load(Ordering::SeqCst), 1, "one at a time");
         starts.sort_by(f64::total_cmp);
-        // 6000 a minute: the k-th attempt starts no sooner than k × 10 ms after the first.
+        // 6000 a minute: the k-th attempt starts no sooner than k × 10 ms after the campaign
+        // did (measured from the start, not from the first attempt, whose own start may be
+        // recorded late on a loaded machine while the later ones keep to their slots).
         for (k, start) in starts.iter().enumerate() {
-            assert!(start - starts[0] >= k as f64 * 10.0 - 1.0, "{starts:?}");
+            assert!(*start >= k as f64 * 10.0 - 1.0, "{starts:?}");
         }
     }
 

@@ -18,6 +18,8 @@ fn reprise(data: &Path, args: &[&str]) -> Output {
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("ANTHROPIC_BASE_URL")
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GEMINI_BASE_URL")
         .env_remove("NO_COLOR")
         .output()
         .expect("the reprise binary runs")
@@ -286,10 +288,12 @@ fn missing_file_unknown_target_and_unsupported_provider_exit_2() {
         stderr(&unknown)
     );
 
+    // A remote target without its key: one sentence, before anything is sent.
     let remote = reprise(data.path(), &["run", "tests/fixtures/run/remote-only.toml"]);
     assert_eq!(remote.status.code(), Some(2));
+    assert_eq!(stderr(&remote).lines().count(), 1, "{}", stderr(&remote));
     assert!(
-        stderr(&remote).contains("--target local"),
+        stderr(&remote).contains("$GEMINI_API_KEY, which is not set"),
         "{}",
         stderr(&remote)
     );

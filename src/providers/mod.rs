@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod check;
+pub mod gemini;
 pub mod http;
 pub mod key;
 pub mod local;
@@ -293,10 +294,14 @@ pub fn backend_with_providers(
             .and_then(ollama::OllamaBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>)
             .map_err(|m| InputError::new(&protocol.path, in_target(m))),
+        "gemini" => gemini::builtin(target.model.as_deref())
+            .and_then(gemini::GeminiBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|m| InputError::new(&protocol.path, in_target(m))),
         name => match providers.get(name) {
             Some(config) => configured_backend(name, config, target.model.as_deref())
                 .map_err(|m| InputError::new(&providers.file, in_target(m))),
-            None => Err(not_callable(protocol, target)),
+            None => Err(not_callable(protocol, target, providers)),
         },
     }
 }
@@ -319,6 +324,14 @@ pub fn configured_backend(
         ProviderKind::Ollama => settings(ollama::default_timeouts())
             .and_then(ollama::OllamaBackend::new)
             .map(|b| Arc::new(b) as Arc<dyn Backend>),
+        ProviderKind::Gemini => settings(http::Timeouts::default())
+            .map(|mut s| {
+                // Most Gemini models refuse log-probabilities: asked for only when written.
+                s.logprobs = config.logprobs.unwrap_or(false);
+                s
+            })
+            .and_then(gemini::GeminiBackend::new)
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
     }
 }
 
@@ -331,18 +344,23 @@ pub fn check_callable(
     providers: &Providers,
 ) -> Result<(), InputError> {
     match target.provider.as_str() {
-        "local" | "openai" | "anthropic" | "ollama" => Ok(()),
+        "local" | "openai" | "anthropic" | "ollama" | "gemini" => Ok(()),
         name if providers.get(name).is_some() => Ok(()),
-        _ => Err(not_callable(protocol, target)),
+        _ => Err(not_callable(protocol, target, providers)),
     }
 }
 
-fn not_callable(protocol: &Protocol, target: &Target) -> InputError {
+/// Parsing already refuses a provider that is neither built in nor configured; this is the
+/// same sentence for a protocol checked against a different configuration than it was parsed
+/// with (the picker's, edited while the dashboard runs).
+fn not_callable(protocol: &Protocol, target: &Target, providers: &Providers) -> InputError {
     InputError::new(
         &protocol.path,
         format!(
-            "target `{}` uses provider `{}`, which this version of reprise cannot call yet; run it with --target local",
-            target.name, target.provider
+            "target `{}` uses provider `{}`, which is neither built in nor configured in {}; run it with --target local",
+            target.name,
+            target.provider,
+            providers.file.display()
         ),
     )
 }
@@ -354,7 +372,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"gemini\"\nmodel = \"gemini-pro\"\n";
+    const REMOTE: &str = "[protocol]\nname = \"r\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\n\n[[targets]]\nprovider = \"serve\"\n\n[[targets]]\nprovider = \"lab\"\nmodel = \"m\"\n";
 
     #[test]
     fn a_target_nothing_can_call_is_found_before_any_key_is_read() {
@@ -363,9 +381,9 @@ mod tests {
             "[providers.serve]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\napi_key_env = \"REPRISE_UNIT_SURELY_UNSET\"\n",
         )
         .unwrap();
-        let p =
-            Protocol::parse_with_providers(Path::new("r.toml"), REMOTE, &config.providers.names())
-                .unwrap();
+        // Parsed while `lab` was configured; checked against a configuration without it.
+        let names = ["serve".to_string(), "lab".to_string()];
+        let p = Protocol::parse_with_providers(Path::new("r.toml"), REMOTE, &names).unwrap();
         let callable: Vec<bool> = p
             .targets
             .iter()
@@ -376,7 +394,7 @@ mod tests {
             check_callable(&p, &p.targets[2], &config.providers)
                 .unwrap_err()
                 .to_string(),
-            "r.toml: target `gemini/gemini-pro` uses provider `gemini`, which this version of reprise cannot call yet; run it with --target local"
+            "r.toml: target `lab/m` uses provider `lab`, which is neither built in nor configured in config.toml; run it with --target local"
         );
         // The configured provider's missing key is named with the file that configures it.
         let e = backend_with_providers(&p, &p.targets[1], &config.providers)

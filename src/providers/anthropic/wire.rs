@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::providers::http::named_parameter;
 use crate::providers::http::{excerpt, Assemble};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
@@ -322,24 +323,6 @@ fn refused_or_other(kind: &str, message: Option<&str>, sent: &[&str]) -> ErrorCl
     } else {
         ErrorClass::Other
     }
-}
-
-/// The sent parameter the message names first, as a whole word (`top_p`, not `top_probs`).
-pub fn named_parameter<'a>(message: &str, sent: &[&'a str]) -> Option<&'a str> {
-    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    sent.iter()
-        .filter_map(|name| {
-            message
-                .match_indices(name)
-                .find(|(at, _)| {
-                    let before = message[..*at].chars().next_back();
-                    let after = message[at + name.len()..].chars().next();
-                    !before.is_some_and(is_word) && !after.is_some_and(is_word)
-                })
-                .map(|(at, _)| (at, *name))
-        })
-        .min()
-        .map(|(_, name)| name)
 }
 
 fn said(message: Option<&str>) -> String {

@@ -286,9 +286,10 @@ impl Http {
                 retry_after,
                 body,
             };
-            return Err(refused(refusal)
-                .with_retry_after(wait)
-                .with_rate_limit(rate_limit));
+            // The headers' wait, else one the body gave (Gemini's RetryInfo).
+            let failure = refused(refusal);
+            let wait = wait.or(failure.retry_after);
+            return Err(failure.with_retry_after(wait).with_rate_limit(rate_limit));
         }
         replying.store(true, Ordering::Relaxed);
         match self.read_reply(response, assembly, started).await {
@@ -585,6 +586,24 @@ pub fn excerpt(text: &str) -> String {
     let mut cut: String = safe.chars().take(EXCERPT_CHARS).collect();
     cut.push('…');
     cut
+}
+
+/// The sent parameter the message names first, as a whole word (`top_p`, not `top_probs`).
+pub fn named_parameter<'a>(message: &str, sent: &[&'a str]) -> Option<&'a str> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sent.iter()
+        .filter_map(|name| {
+            message
+                .match_indices(name)
+                .find(|(at, _)| {
+                    let before = message[..*at].chars().next_back();
+                    let after = message[at + name.len()..].chars().next();
+                    !before.is_some_and(is_word) && !after.is_some_and(is_word)
+                })
+                .map(|(at, _)| (at, *name))
+        })
+        .min()
+        .map(|(_, name)| name)
 }
 
 /// A count of models in words: "1 model", "3 models".

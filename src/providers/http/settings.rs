@@ -86,7 +86,7 @@ impl Settings {
         };
         s.headers = config.headers.clone();
         s.stream = config.stream;
-        s.logprobs = config.logprobs;
+        s.logprobs = config.logprobs.unwrap_or(true);
         if let Some(n) = config.max_retries {
             s.retry.max_retries = n;
         }

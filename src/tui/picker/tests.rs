@@ -269,9 +269,16 @@ async fn a_refused_launch_shows_in_the_picker() {
     use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
     use futures_util::stream;
 
-    // A kind this version cannot call yet: nothing may reach a network from a test.
-    const NOT_CALLABLE: &str = "[protocol]\nname = \"remote\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"gemini\"\nmodel = \"gemini-pro\"\n";
-    let (_dir, mut picker) = picker_with(&[("remote.toml", NOT_CALLABLE)]);
+    // A configured provider whose key is not set: refused before anything is sent, so
+    // nothing may reach a network from a test.
+    const NO_KEY: &str = "[protocol]\nname = \"remote\"\n\n[prompt]\nuser = \"Hi\"\n\n[[targets]]\nprovider = \"lab\"\nmodel = \"m\"\n";
+    let config = crate::config::Config::parse(
+        std::path::Path::new("config.toml"),
+        "[providers.lab]\nkind = \"gemini\"\nbase_url = \"http://127.0.0.1:9/v1beta\"\napi_key_env = \"REPRISE_UNIT_SURELY_UNSET\"\n",
+    )
+    .unwrap();
+    let dir = user_dir(&[("remote.toml", NO_KEY)]);
+    let mut picker = PickerState::discover_with(Some(dir.path().to_path_buf()), config.providers);
     select(&mut picker, "remote");
     let key = |c| {
         Ok(Event::Key(KeyEvent::new(
@@ -294,7 +301,9 @@ async fn a_refused_launch_shows_in_the_picker() {
     assert!(matches!(outcome, crate::tui::Outcome::NothingRun));
     let screen = lines(terminal.backend().buffer()).concat();
     assert!(screen.contains("choose a protocol"), "{screen}");
-    assert!(screen.contains("cannot call yet"), "{screen}");
+    // The sentence wraps; its start and the variable's name are on the screen.
+    assert!(screen.contains("target `lab/m`: pr"), "{screen}");
+    assert!(screen.contains("$REPRISE_UNIT_SURELY_UNSET"), "{screen}");
 }
 
 #[test]
