@@ -11,7 +11,7 @@ use crate::error::InputError;
 use crate::protocol::{Protocol, Target};
 use crate::report;
 use crate::runner::RunControl;
-use crate::session::{run_session, SessionSpec};
+use crate::session::{resume_session, run_session, SessionSpec};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_CHECK_FAILED: i32 = 1;
@@ -165,8 +165,15 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    /// The protocol file (TOML); see sample-protocols/.
+    #[arg(required_unless_present = "resume")]
+    pub protocol: Option<PathBuf>,
     #[command(flatten)]
-    pub campaign: CampaignArgs,
+    pub overrides: Overrides,
+    /// Continue an unfinished (killed) session to its planned count, appending to its
+    /// archive under the same identity; its protocol file must be unchanged.
+    #[arg(long, value_name = "ARCHIVE", conflicts_with_all = ["protocol", "targets", "repeats", "concurrency", "out"])]
+    pub resume: Option<PathBuf>,
     /// Print the JSON summary instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -425,10 +432,60 @@ fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
     }
 }
 
+/// The session to continue and the spec that reproduces its conditions: the protocol file
+/// the header names, with the targets, repeats and concurrency the conditions record.
+fn resume_spec(path: &Path) -> Result<(SessionSpec, archive::Reopened), InputError> {
+    let reopened = archive::reopen(path)?;
+    let header = &reopened.archive.header;
+    let Some(protocol) = header.protocol_path.clone() else {
+        return Err(InputError::new(
+            path,
+            "the session names no protocol file (it was imported), so it cannot be resumed",
+        ));
+    };
+    let conditions = &header.conditions;
+    let number = |key: &str| {
+        conditions["campaign"][key]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let targets = conditions["targets"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let spec = CampaignArgs {
+        protocol: PathBuf::from(protocol),
+        overrides: Overrides {
+            targets,
+            repeats: number("repeats"),
+            concurrency: number("concurrency"),
+            out: None,
+        },
+    }
+    .prepare()?;
+    Ok((spec, reopened))
+}
+
 fn run(args: RunArgs) -> i32 {
-    let spec = match args.campaign.prepare() {
-        Ok(spec) => spec,
-        Err(e) => return fail(e, EXIT_INPUT),
+    let (spec, reopened) = match (&args.resume, args.protocol) {
+        (Some(archive), _) => match resume_spec(archive) {
+            Ok((spec, reopened)) => (spec, Some(reopened)),
+            Err(e) => return fail(e, EXIT_INPUT),
+        },
+        (None, Some(protocol)) => match (CampaignArgs {
+            protocol,
+            overrides: args.overrides,
+        })
+        .prepare()
+        {
+            Ok(spec) => (spec, None),
+            Err(e) => return fail(e, EXIT_INPUT),
+        },
+        (None, None) => return fail("give a PROTOCOL or --resume ARCHIVE", EXIT_INPUT),
     };
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -462,7 +519,18 @@ fn run(args: RunArgs) -> i32 {
             }
         });
         let progress = Progress::new(total);
-        let result = run_session(spec, control, |record, _| progress.record(record)).await;
+        let result = match reopened {
+            Some(reopened) => {
+                progress.resumed(&reopened.archive.calls);
+                let observe = |record: Option<&crate::record::CallRecord>, _: &_| {
+                    if let Some(record) = record {
+                        progress.record(record);
+                    }
+                };
+                resume_session(spec, reopened, control, observe).await
+            }
+            None => run_session(spec, control, |record, _| progress.record(record)).await,
+        };
         progress.finish();
         result
     });
@@ -555,6 +623,17 @@ impl Progress {
                 bar.set_message("· errors seen");
             }
             bar.inc(1);
+        }
+    }
+
+    /// A resumed session: the outcomes already archived count as done.
+    fn resumed(&self, calls: &[crate::record::CallRecord]) {
+        if let Some(bar) = &self.bar {
+            let done = calls
+                .iter()
+                .filter(|c| !c.retried && c.status != crate::record::CallStatus::Cancelled)
+                .count();
+            bar.set_position(done as u64);
         }
     }
 

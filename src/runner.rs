@@ -21,6 +21,9 @@ pub struct PlannedCall {
     /// 0-based index within (target, item); warm-up calls come first.
     pub call: u32,
     pub warmup: bool,
+    /// Attempts already archived for this call (a resumed session continues its numbering,
+    /// and its retry budget, where the killed one left off).
+    pub attempts_before: u32,
 }
 
 /// Every planned call, interleaved so that all targets and items progress together
@@ -35,6 +38,7 @@ pub fn plan(targets: usize, items: usize, warmup: u32, repeats: u32) -> Vec<Plan
                     item,
                     call,
                     warmup: call < warmup,
+                    attempts_before: 0,
                 });
             }
         }
@@ -162,7 +166,7 @@ impl Runner {
         records: &mpsc::Sender<CallRecord>,
     ) {
         let policy = self.backends[planned.target].retry_policy();
-        let mut attempt = 1;
+        let mut attempt = planned.attempts_before + 1;
         // The provider's own concurrency, held across retries like the campaign's.
         let _provider_permit = match &limits.permits {
             None => None,

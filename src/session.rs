@@ -34,6 +34,52 @@ pub enum SessionError {
     },
     #[error("no data directory for sessions on this platform; give --out FILE")]
     NoDataDir,
+    #[error(
+        "{path}: the protocol no longer produces this session's conditions (identity {was}, now {now}): resuming needs the same protocol file, targets, providers and reprise version"
+    )]
+    ResumeMismatch {
+        path: PathBuf,
+        was: String,
+        now: String,
+    },
+}
+
+/// Leaves in `planned` only the calls `earlier` holds no outcome for — an outcome being a
+/// success, or a failure that was not to be retried — and sets where each left call's
+/// attempts go on. Returns how many planned calls already have their outcome.
+fn resume_plan(
+    planned: &mut Vec<crate::runner::PlannedCall>,
+    earlier: &[CallRecord],
+    protocol: &Protocol,
+) -> u64 {
+    use std::collections::HashMap;
+    let target = |name: &str| protocol.targets.iter().position(|t| t.name == name);
+    let item = |name: &str| protocol.items.iter().position(|i| i.name == name);
+    // (target, item, call) → (has an outcome, attempts archived)
+    let mut seen: HashMap<(usize, usize, u32), (bool, u32)> = HashMap::new();
+    for r in earlier {
+        let (Some(t), Some(i)) = (target(&r.target), item(&r.item)) else {
+            continue;
+        };
+        let entry = seen.entry((t, i, r.call)).or_insert((false, 0));
+        entry.1 = entry.1.max(r.attempt);
+        let outcome = match r.status {
+            CallStatus::Ok => true,
+            CallStatus::Error => !r.retried,
+            CallStatus::Cancelled => false,
+        };
+        entry.0 |= outcome;
+    }
+    let before = planned.len();
+    planned.retain_mut(|p| match seen.get(&(p.target, p.item, p.call)) {
+        Some((true, _)) => false,
+        Some((false, attempts)) => {
+            p.attempts_before = *attempts;
+            true
+        }
+        None => true,
+    });
+    (before - planned.len()) as u64
 }
 
 /// How a finished (or stopped) session ended.
@@ -163,6 +209,29 @@ pub async fn run_session_with_start(
     spec: SessionSpec,
     control: RunControl,
     on_start: impl FnOnce(&SessionStart),
+    observe: impl FnMut(Option<&CallRecord>, &Analyzer),
+) -> Result<SessionResult, SessionError> {
+    run_inner(spec, None, control, on_start, observe).await
+}
+
+/// Continues the unfinished session `reopened` to its planned count: only the calls without
+/// an outcome in the archive are sent (a call whose last attempt was cut or awaited a retry
+/// goes on with its next attempt), under the same identity. `spec` must produce exactly the
+/// archive's conditions; `observe` sees the new records only, the analysis all of them.
+pub async fn resume_session(
+    spec: SessionSpec,
+    reopened: archive::Reopened,
+    control: RunControl,
+    observe: impl FnMut(Option<&CallRecord>, &Analyzer),
+) -> Result<SessionResult, SessionError> {
+    run_inner(spec, Some(reopened), control, |_| {}, observe).await
+}
+
+async fn run_inner(
+    spec: SessionSpec,
+    reopened: Option<archive::Reopened>,
+    control: RunControl,
+    on_start: impl FnOnce(&SessionStart),
     mut observe: impl FnMut(Option<&CallRecord>, &Analyzer),
 ) -> Result<SessionResult, SessionError> {
     let SessionSpec {
@@ -172,7 +241,6 @@ pub async fn run_session_with_start(
         dir,
     } = spec;
     let started = SystemTime::now();
-    let clock = Instant::now();
     let backend_refs: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref()).collect();
     let conditions = conditions(&protocol, &backend_refs);
     let mut header = Header::new(
@@ -180,31 +248,62 @@ pub async fn run_session_with_start(
         Some(protocol.path.display().to_string()),
         started,
     );
-    header.servers = server_identities(&protocol, &backends).await;
-    let identity = header.identity.clone();
-    // A default-named archive never replaces another: two runs in one second get `-2`, ….
-    let created = match out {
-        Some(path) => ArchiveWriter::create(&path, &header).map_err(|source| (path, source)),
-        None => {
-            let dir = dir
-                .or_else(archive::default_dir)
-                .ok_or(SessionError::NoDataDir)?;
-            ArchiveWriter::create_in(&dir, &header, started, &protocol.meta.name)
-                .map_err(|source| (dir, source))
-        }
-    };
-    let mut writer =
-        created.map_err(|(path, source)| SessionError::CreateArchive { path, source })?;
-    let path = writer.path().to_path_buf();
-
     let campaign = protocol.campaign;
-    let planned = plan(
+    let mut planned = plan(
         protocol.targets.len(),
         protocol.items.len(),
         campaign.warmup,
         campaign.repeats,
     );
     let planned_calls = planned.len() as u64;
+    let mut analyzer = Analyzer::new(analysis_config(&protocol));
+    let mut clock = Instant::now();
+    let (mut writer, identity, done_before) = match reopened {
+        Some(archive::Reopened { archive, writer }) => {
+            if archive.header.identity != header.identity {
+                return Err(SessionError::ResumeMismatch {
+                    path: writer.path().to_path_buf(),
+                    was: archive::short_identity(&archive.header.identity).to_string(),
+                    now: archive::short_identity(&header.identity).to_string(),
+                });
+            }
+            let done = resume_plan(&mut planned, &archive.calls, &protocol);
+            for record in &archive.calls {
+                analyzer.fold(record);
+            }
+            // New records' times go on from where the archive's last call ended.
+            let end = archive
+                .calls
+                .iter()
+                .map(|c| c.timing.start_ms + c.timing.latency_ms)
+                .fold(0.0, f64::max);
+            let elapsed = std::time::Duration::from_secs_f64(end.max(0.0) / 1000.0);
+            clock = clock.checked_sub(elapsed).unwrap_or(clock);
+            (writer, archive.header.identity, done)
+        }
+        None => {
+            header.servers = server_identities(&protocol, &backends).await;
+            let identity = header.identity.clone();
+            // A default-named archive never replaces another: two runs in one second get
+            // `-2`, ….
+            let created = match out {
+                Some(path) => {
+                    ArchiveWriter::create(&path, &header).map_err(|source| (path, source))
+                }
+                None => {
+                    let dir = dir
+                        .or_else(archive::default_dir)
+                        .ok_or(SessionError::NoDataDir)?;
+                    ArchiveWriter::create_in(&dir, &header, started, &protocol.meta.name)
+                        .map_err(|source| (dir, source))
+                }
+            };
+            let writer =
+                created.map_err(|(path, source)| SessionError::CreateArchive { path, source })?;
+            (writer, identity, 0)
+        }
+    };
+    let path = writer.path().to_path_buf();
     on_start(&SessionStart {
         archive: path.clone(),
         identity: identity.clone(),
@@ -224,7 +323,6 @@ pub async fn run_session_with_start(
     let (tx, mut rx) = mpsc::channel(campaign.concurrency.max(1) as usize);
     let run = tokio::spawn(runner.run(planned, control.clone(), tx));
 
-    let mut analyzer = Analyzer::new(analysis_config(&protocol));
     let mut write_error = None;
     // Calls abandoned in flight (second Ctrl-C): the campaign is then not complete.
     let mut abandoned = 0u64;
@@ -262,7 +360,7 @@ pub async fn run_session_with_start(
     }
     // The runner has dropped its sender, so it is done. Were it to panic, it counts as having
     // launched nothing, so the session closes as cancelled instead of claiming completion.
-    let launched = run.await.unwrap_or(0) as u64;
+    let launched = done_before + run.await.unwrap_or(0) as u64;
     if let Some(source) = write_error {
         return Err(SessionError::WriteArchive { path, source });
     }
@@ -328,5 +426,60 @@ pub fn analysis_config_from_conditions(conditions: &serde_json::Value) -> Analys
                 Some((name, i["expected"].as_str().map(str::to_string)))
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::PlannedCall;
+
+    fn record(target: &str, call: u32, attempt: u32, status: &str, retried: bool) -> CallRecord {
+        let mut r: CallRecord = serde_json::from_value(serde_json::json!({
+            "target": target, "item": "prompt", "call": call, "attempt": attempt,
+            "timing": {"start_ms": 0.0, "latency_ms": 1.0}, "status": status,
+        }))
+        .unwrap();
+        r.retried = retried;
+        r
+    }
+
+    #[test]
+    fn resuming_plans_only_the_calls_without_an_outcome() {
+        let protocol = Protocol::parse(
+            Path::new("p.toml"),
+            "[protocol]\nname = \"p\"\n[prompt]\nuser = \"Hi\"\n[campaign]\nrepeats = 4\n\n[[targets]]\nname = \"a\"\nprovider = \"local\"\n\n[[targets]]\nname = \"b\"\nprovider = \"local\"\n",
+        )
+        .unwrap();
+        let mut planned = plan(2, 1, 0, 4);
+        let earlier = [
+            record("a", 0, 1, "ok", false),
+            // A failure that was final is an outcome too.
+            record("b", 0, 1, "error", false),
+            // Killed while waiting to retry: the call goes on with its third attempt.
+            record("a", 1, 1, "error", true),
+            record("a", 1, 2, "error", true),
+            // Cancelled in flight: sent again, as its second attempt.
+            record("b", 1, 1, "cancelled", false),
+            // A record of a target the protocol no longer has changes nothing.
+            record("zz", 2, 1, "ok", false),
+        ];
+        let done = resume_plan(&mut planned, &earlier, &protocol);
+        assert_eq!(done, 2);
+        let left: Vec<(usize, u32, u32)> = planned
+            .iter()
+            .map(|p: &PlannedCall| (p.target, p.call, p.attempts_before))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                (0, 1, 2),
+                (1, 1, 1),
+                (0, 2, 0),
+                (1, 2, 0),
+                (0, 3, 0),
+                (1, 3, 0)
+            ]
+        );
     }
 }

@@ -227,7 +227,10 @@ async fn http_errors_are_classified_in_one_sentence_without_the_key() {
     assert_eq!(f.class, ErrorClass::RateLimit);
     assert_eq!(f.retry_after, Some(Duration::from_secs(2)));
     // A proxy's rate-limit headers are archived with the attempt, as for every provider.
-    assert_eq!(f.rate_limit.get("retry-after").map(String::as_str), Some("2"));
+    assert_eq!(
+        f.rate_limit.get("retry-after").map(String::as_str),
+        Some("2")
+    );
     assert_eq!(
         f.message,
         "provider `lab` is rate limiting (HTTP 429): too many requests (Retry-After 2 s)"

@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 mod identity;
 mod line;
 mod reader;
+mod resume;
 mod sessions;
 mod verify;
 mod writer;
 
 pub use identity::{identity_of, session_file_name, short_identity};
 pub use reader::read;
+pub use resume::{reopen, Reopened};
 pub use sessions::{list_sessions, session_info, SessionInfo, SessionList};
 pub use verify::{verify, VerifyError, VerifyReport};
 pub use writer::ArchiveWriter;

@@ -52,6 +52,35 @@ impl ArchiveWriter {
         })
     }
 
+    /// Reopens an unfinished archive to append to it: the file is cut after its last
+    /// complete line (a crash leaves at most a partial one), and the chain continues from
+    /// that line. The caller has verified the archive (see [`super::resume`]).
+    pub(crate) fn reopen(
+        path: &Path,
+        complete_len: u64,
+        seq: u64,
+        prev: String,
+        calls: &[CallRecord],
+    ) -> io::Result<Self> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(complete_len)?;
+        drop(file);
+        let file = OpenOptions::new().append(true).open(path)?;
+        let count = |status| calls.iter().filter(|c| c.status == status).count() as u64;
+        Ok(ArchiveWriter {
+            path: path.to_path_buf(),
+            file,
+            seq,
+            prev,
+            line: Vec::with_capacity(8 * 1024),
+            records: calls.len() as u64,
+            ok: count(CallStatus::Ok),
+            errors: count(CallStatus::Error),
+            cancelled: count(CallStatus::Cancelled),
+            broken: false,
+        })
+    }
+
     /// Creates the archive in `dir` under its [`session_file_name`], adding `-2`, `-3`, … if a
     /// session with the same name exists (two runs in the same second).
     pub fn create_in(
