@@ -211,3 +211,56 @@ async fn a_bad_config_is_one_line_with_its_place() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_llama_cpp_servers_build_is_in_the_archive_header_and_close() {
+    let documents = vec![
+        (
+            "/v1/models",
+            json!({"object": "list", "data": [{"id": "reprise-local-1", "object": "model",
+                "created": 1752000000, "owned_by": "llamacpp"}]}),
+        ),
+        (
+            "/props",
+            json!({"build_info": "b5890-0d922267", "total_slots": 1,
+                "model_path": "/models/local-1.gguf", "chat_template": "T",
+                "default_generation_settings": {"params": {"seed": 4294967295u64}}}),
+        ),
+    ];
+    let server = Server::start_with(
+        documents,
+        vec![],
+        Some(Canned::Events {
+            chunks: transcript(),
+            cut: false,
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = write_setup(dir.path(), &server.base_url(), "");
+    let out = run_reprise(dir.path(), &protocol, Some(KEY)).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let archive = archive_text(dir.path());
+    let lines: Vec<Value> = archive
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected = json!({
+        "build_info": "b5890-0d922267",
+        "chat_template_sha256": "e632b7095b0bf32c",
+        "created": "1752000000",
+        "default_seed": "4294967295",
+        "id": "reprise-local-1",
+        "model_path": "/models/local-1.gguf",
+        "owned_by": "llamacpp",
+        "total_slots": "1"
+    });
+    let header = lines.iter().find(|l| l["kind"] == "header").unwrap();
+    assert_eq!(header["servers"]["srv"], expected, "{header}");
+    let close = lines.last().unwrap();
+    assert_eq!(close["servers"]["srv"], expected, "{close}");
+    // Only the three calls reached the chat script; the key went nowhere but the wire.
+    assert_eq!(server.received().len(), 3);
+    assert!(!archive.contains(KEY));
+}

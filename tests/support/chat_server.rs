@@ -52,20 +52,44 @@ pub struct Server {
 
 impl Server {
     pub async fn start(queue: Vec<Canned>, otherwise: Option<Canned>) -> Server {
+        Server::start_with(vec![], queue, otherwise).await
+    }
+
+    /// As `start`, with fixed JSON answers to `GET path` for each of `documents` (a
+    /// llama.cpp's `/props`, a vLLM's `/version`, a `/v1/models` that lists models).
+    pub async fn start_with(
+        documents: Vec<(&'static str, Value)>,
+        queue: Vec<Canned>,
+        otherwise: Option<Canned>,
+    ) -> Server {
         let script = Arc::new(Mutex::new(Script {
             queue: queue.into(),
             otherwise,
             received: Vec::new(),
         }));
-        let app = axum::Router::new()
+        let mut app = axum::Router::new();
+        if !documents.iter().any(|(path, _)| *path == "/v1/models") {
             // An empty model list: the client's pre-flight check cannot tell, so it lets the
             // campaign run into whatever the script answers.
-            .route(
+            app = app.route(
                 "/v1/models",
                 axum::routing::get(|| async { axum::Json(json!({"object": "list", "data": []})) }),
-            )
-            .fallback(answer)
-            .with_state(script.clone());
+            );
+        }
+        // A plain Chat Completions server has no llama.cpp or vLLM identity documents; these
+        // reads are kept out of the script and of `received`.
+        for path in ["/props", "/version"] {
+            if !documents.iter().any(|(p, _)| *p == path) {
+                app = app.route(path, axum::routing::get(|| async { StatusCode::NOT_FOUND }));
+            }
+        }
+        for (path, document) in documents {
+            app = app.route(
+                path,
+                axum::routing::get(move || async move { axum::Json(document) }),
+            );
+        }
+        let app = app.fallback(answer).with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -3,6 +3,7 @@
 //! compatibility endpoint, OpenRouter, `reprise serve`, …). One call is one attempt: retries
 //! belong to the runner.
 
+pub mod identity;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -109,30 +110,26 @@ impl Backend for OpenAiBackend {
         self.settings.limits
     }
 
-    /// The model's entry in `GET {base}/models`, its scalar fields as strings (a vLLM `root`,
-    /// `reprise serve`'s `revision`, `mode`, `build`, …).
+    /// The model's entry in `GET {base}/models`, plus llama.cpp's `GET {root}/props`
+    /// (`build_info`, `model_path`, `total_slots`, `default_seed`, `chat_template_sha256`)
+    /// and vLLM's `GET {root}/version` (`server_version`) where the server has them; `{root}`
+    /// is the base URL without its `/v1`. Fetched together; whatever fails is left out.
     async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
-        let body = self.http.get_small(&self.models_url()).await.ok()??;
-        let list: Value = serde_json::from_slice(&body).ok()?;
-        let entry = list["data"]
-            .as_array()?
-            .iter()
-            .find(|m| m["id"].as_str() == Some(self.settings.model.as_str()))?;
-        let fields: BTreeMap<String, String> = entry
-            .as_object()?
-            .iter()
-            .filter(|(k, _)| k.as_str() != "object")
-            .filter_map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => excerpt(s),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => return None,
-                };
-                Some((k.clone(), v))
-            })
-            .collect();
-        (!fields.is_empty()).then_some(fields)
+        let root = identity::server_root(&self.settings.base_url);
+        let models_url = self.models_url();
+        let (props_url, version_url) = (format!("{root}/props"), format!("{root}/version"));
+        let (models, props, version) = tokio::join!(
+            self.http.get_small(&models_url),
+            self.http.get_small(&props_url),
+            self.http.get_small(&version_url),
+        );
+        let body = |fetched: Result<Option<Vec<u8>>, String>| fetched.ok().flatten();
+        let entry = body(models)
+            .map(|b| identity::model_entry(&b, &self.settings.model))
+            .unwrap_or_default();
+        let props = body(props).map(|b| identity::props(&b));
+        let version = body(version).map(|b| identity::version(&b));
+        identity::combine(entry, props.into_iter().chain(version))
     }
 
     /// `GET {base}/models`: reachable, key accepted, model listed.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::identity;
 use super::wire::{status_failure, Assembly};
 use super::*;
 use crate::protocol::Params;
@@ -254,4 +255,129 @@ fn debug_output_hides_the_key() {
     let debug = format!("{b:?}");
     assert!(!debug.contains("sk-unit-SECRET-key"), "{debug}");
     assert!(debug.contains("***"), "{debug}");
+}
+
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[test]
+fn openrouters_serving_provider_is_part_of_what_served_the_call() {
+    let whole = json!({"id": "gen-1", "provider": "DeepInfra", "model": "meta/llama-3",
+        "system_fingerprint": null,
+        "choices": [{"index": 0, "message": {"content": "Hi"}, "finish_reason": "stop"}]});
+    let reply = Assembly::new("or", false)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        pairs(&reply.served),
+        [
+            ("model", "meta/llama-3"),
+            ("provider", "DeepInfra"),
+            ("response_id", "gen-1")
+        ]
+    );
+    // A `provider` that is not a string (some other server's field) is no reason to refuse.
+    let odd = json!({"provider": {"name": "x"},
+        "choices": [{"index": 0, "message": {"content": "Hi"}, "finish_reason": "stop"}]});
+    let reply = Assembly::new("p", false)
+        .whole(odd.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(reply.text, "Hi");
+    assert!(!reply.served.contains_key("provider"));
+
+    let mut a = Assembly::new("or", false);
+    let zero = || Duration::ZERO;
+    a.event(
+        r#"{"id":"gen-2","provider":"Together","choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+        &zero,
+    )
+    .unwrap();
+    a.event(r#"{"id":"gen-2","provider":"Together","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#, &zero)
+        .unwrap();
+    a.event("[DONE]", &zero).unwrap();
+    let reply = a.end_of_stream(None).unwrap();
+    assert_eq!(reply.served["provider"], "Together");
+}
+
+#[test]
+fn the_server_root_is_the_base_url_without_v1() {
+    assert_eq!(
+        identity::server_root("http://127.0.0.1:8080/v1"),
+        "http://127.0.0.1:8080"
+    );
+    assert_eq!(
+        identity::server_root("https://openrouter.ai/api/v1/"),
+        "https://openrouter.ai/api"
+    );
+    // llama.cpp also serves the API without /v1: then the base is the root.
+    assert_eq!(identity::server_root("http://h:8080"), "http://h:8080");
+    assert_eq!(identity::server_root("http://h/v1beta"), "http://h/v1beta");
+}
+
+#[test]
+fn llama_cpp_props_give_build_model_path_slots_seed_and_a_template_hash() {
+    let props = json!({
+        "default_generation_settings": {"n_ctx": 4096, "params": {"seed": 4294967295u64, "temperature": 0.8}},
+        "total_slots": 1,
+        "model_path": "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+        "chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}",
+        "chat_template_caps": {"supports_tools": false},
+        "modalities": {"vision": false},
+        "build_info": "b5890-0d922267",
+        "is_sleeping": false
+    });
+    assert_eq!(
+        pairs(&identity::props(props.to_string().as_bytes())),
+        [
+            ("build_info", "b5890-0d922267"),
+            ("chat_template_sha256", "2f3f666573313d2b"),
+            ("default_seed", "4294967295"),
+            ("model_path", "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"),
+            ("total_slots", "1"),
+        ]
+    );
+    // An older build keeps the seed beside the other defaults; a field of the wrong shape is
+    // left out, not guessed.
+    let older = json!({"default_generation_settings": {"seed": 7}, "build_info": ["b1"],
+        "chat_template": 3});
+    assert_eq!(
+        pairs(&identity::props(older.to_string().as_bytes())),
+        [("default_seed", "7")]
+    );
+    // Whatever is not a JSON object reads as nothing.
+    for body in [&b"<html>Not Found</html>"[..], b"[1,2]", b"\"b1\"", b""] {
+        assert!(identity::props(body).is_empty());
+        assert!(identity::version(body).is_empty());
+    }
+}
+
+#[test]
+fn vllm_version_is_the_server_version() {
+    assert_eq!(
+        pairs(&identity::version(br#"{"version": "0.8.5"}"#)),
+        [("server_version", "0.8.5")]
+    );
+    let hostile = json!({"version": format!("1.0\n\x1b[2J{}", "x".repeat(500))});
+    let v = identity::version(hostile.to_string().as_bytes());
+    assert_eq!(
+        v["server_version"],
+        excerpt(&format!("1.0 \x1b[2J{}", "x".repeat(500)))
+    );
+    assert!(!v["server_version"].contains('\x1b'));
+    assert!(identity::version(br#"{"version": 5}"#).is_empty());
+}
+
+#[test]
+fn an_identity_keeps_what_the_server_documents_first_and_at_most_sixteen_keys() {
+    let entry: std::collections::BTreeMap<String, String> = (0..40)
+        .map(|i| (format!("field{i:02}"), i.to_string()))
+        .chain([("build_info".to_string(), "from-models".to_string())])
+        .collect();
+    let props = identity::props(br#"{"build_info": "b1-abc", "total_slots": 4}"#);
+    let combined = identity::combine(entry, [props]).unwrap();
+    assert_eq!(combined.len(), identity::MAX_KEYS);
+    assert_eq!(combined["build_info"], "b1-abc");
+    assert_eq!(combined["total_slots"], "4");
+    assert!(identity::combine(Default::default(), [Default::default()]).is_none());
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::providers::http::{excerpt, Assemble};
 use crate::providers::{CallFailure, Reply};
@@ -17,6 +18,10 @@ struct Completion {
     model: Option<String>,
     system_fingerprint: Option<String>,
     service_tier: Option<String>,
+    /// OpenRouter's upstream that served the call. Read leniently: on another server a
+    /// `provider` of another shape is not ours to refuse.
+    #[serde(default)]
+    provider: Value,
     #[serde(default)]
     choices: Vec<Choice>,
     usage: Option<WireUsage>,
@@ -103,8 +108,10 @@ impl Assembly {
     }
 
     fn absorb(&mut self, reply: Completion, message: impl Fn(&Choice) -> Option<&Message>) {
+        let provider = reply.provider.as_str().map(excerpt);
         let ids = [
             ("model", &reply.model),
+            ("provider", &provider),
             ("system_fingerprint", &reply.system_fingerprint),
             ("service_tier", &reply.service_tier),
             ("response_id", &reply.id),

@@ -1,0 +1,130 @@
+//! What an OpenAI-compatible server says about itself outside any call, read from the documents
+//! the known servers publish: the model's `/models` entry (every server), llama.cpp's `/props`
+//! and vLLM's `/version` (both at the server root, beside `/v1`). Each reader takes a body and
+//! keeps only what it recognises; anything else (an error page, HTML, another shape) reads as
+//! nothing. No I/O here.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::providers::http::excerpt;
+
+/// An identity never holds more keys than this, whatever a server lists.
+pub const MAX_KEYS: usize = 16;
+
+/// Hex digits of the chat template's SHA-256 kept: enough to tell two templates apart.
+const TEMPLATE_HASH_HEX: usize = 16;
+
+/// The base URL without its trailing `/v1` segment, where llama.cpp and vLLM serve `/props`
+/// and `/version`; a base URL without one is its own root.
+pub fn server_root(base_url: &str) -> &str {
+    let base = base_url.trim_end_matches('/');
+    base.strip_suffix("/v1").unwrap_or(base)
+}
+
+/// The entry for `model` in a `GET /models` list, its scalar fields as strings (a vLLM `root`,
+/// `reprise serve`'s `revision`, `mode`, `build`, …).
+pub fn model_entry(body: &[u8], model: &str) -> BTreeMap<String, String> {
+    let Some(list) = object(body) else {
+        return BTreeMap::new();
+    };
+    let entry = list
+        .get("data")
+        .and_then(Value::as_array)
+        .and_then(|models| models.iter().find(|m| m["id"].as_str() == Some(model)))
+        .and_then(Value::as_object);
+    let Some(entry) = entry else {
+        return BTreeMap::new();
+    };
+    entry
+        .iter()
+        .filter(|(k, _)| k.as_str() != "object")
+        .filter_map(|(k, v)| Some((excerpt(k), scalar(v)?)))
+        .collect()
+}
+
+/// llama.cpp's `GET /props`: `build_info`, `model_path`, `total_slots`, the default seed
+/// (`default_seed`; 4294967295 means a random seed per request) and a short SHA-256 of the
+/// chat template (`chat_template_sha256`: the template itself runs to kilobytes).
+pub fn props(body: &[u8]) -> BTreeMap<String, String> {
+    let mut identity = BTreeMap::new();
+    let Some(props) = object(body) else {
+        return identity;
+    };
+    for key in ["build_info", "model_path", "total_slots"] {
+        if let Some(value) = props.get(key).and_then(scalar) {
+            identity.insert(key.to_string(), value);
+        }
+    }
+    if let Some(Value::String(template)) = props.get("chat_template") {
+        let digest = Sha256::digest(template.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        identity.insert(
+            "chat_template_sha256".into(),
+            hex[..TEMPLATE_HASH_HEX].to_string(),
+        );
+    }
+    // Newer builds nest the sampling defaults under `params`; older ones do not.
+    let defaults = &props.get("default_generation_settings");
+    let seed = defaults
+        .and_then(|d| d.get("params"))
+        .and_then(|p| p.get("seed"))
+        .or_else(|| defaults.and_then(|d| d.get("seed")))
+        .filter(|s| s.is_number())
+        .and_then(scalar);
+    if let Some(seed) = seed {
+        identity.insert("default_seed".into(), seed);
+    }
+    identity
+}
+
+/// vLLM's `GET /version` (`{"version": "0.8.5"}`) as `server_version`; `reprise serve`
+/// answers the same shape.
+pub fn version(body: &[u8]) -> BTreeMap<String, String> {
+    object(body)
+        .and_then(|v| match v.get("version") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(excerpt(s)),
+            _ => None,
+        })
+        .map(|v| BTreeMap::from([("server_version".to_string(), v)]))
+        .unwrap_or_default()
+}
+
+/// The model entry with what the server documents added (these win on a shared key), at most
+/// [`MAX_KEYS`] keys; None when nothing was learnt.
+pub fn combine(
+    entry: BTreeMap<String, String>,
+    documents: impl IntoIterator<Item = BTreeMap<String, String>>,
+) -> Option<BTreeMap<String, String>> {
+    let mut identity: BTreeMap<String, String> = documents.into_iter().flatten().collect();
+    for (key, value) in entry {
+        if identity.len() >= MAX_KEYS {
+            break;
+        }
+        identity.entry(key).or_insert(value);
+    }
+    while identity.len() > MAX_KEYS {
+        identity.pop_last();
+    }
+    (!identity.is_empty()).then_some(identity)
+}
+
+/// The body as a JSON object, or None.
+fn object(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice(body).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// A string (cut to one safe line), number or boolean as text; None for anything else.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(excerpt(s)),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
