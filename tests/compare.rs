@@ -105,7 +105,7 @@ fn a_changed_temperature_is_named_and_the_table_says_which_tests() {
     );
     let b = archive(
         data.path(),
-        &with_temperature(data.path(), "0.5"),
+        &with_temperature(data.path(), "0.7"),
         "b",
         &["--repeats", "20"],
     );
@@ -114,7 +114,7 @@ fn a_changed_temperature_is_named_and_the_table_says_which_tests() {
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(changes[0]["path"], "targets.local.body.temperature");
     assert_eq!(changes[0]["a"], "1.0");
-    assert_eq!(changes[0]["b"], "0.5");
+    assert_eq!(changes[0]["b"], "0.7", "f32 parameters shown as written");
     let verdict = doc["verdict"].as_str().unwrap();
     assert!(
         verdict.starts_with("conditions differ in 1 field (targets.local.body.temperature)"),
