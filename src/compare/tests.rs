@@ -268,3 +268,18 @@ fn disjoint_outputs_are_said_even_when_too_few_to_test() {
         c.verdict
     );
 }
+
+#[test]
+fn an_edited_archive_that_kept_its_identity_still_shows_the_edit() {
+    let a = one(&[("A", 5)]);
+    let mut b = session(conditions(0.7, &["q"]), &[("q", &[("A", 5)])], "r1");
+    b.0.header.identity = a.0.header.identity.clone();
+    let c = run(&a, &b);
+    assert!(c.same_identity);
+    assert_eq!(c.conditions.len(), 1);
+    assert!(
+        c.verdict.starts_with("conditions differ in 1 field"),
+        "{}",
+        c.verdict
+    );
+}
