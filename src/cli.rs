@@ -80,6 +80,23 @@ pub enum Command {
         #[arg(long)]
         probe: bool,
     },
+    /// What differs between two sessions: conditions field by field, served identities, and
+    /// the output distributions, with tests of whether the difference is more than chance.
+    #[command(after_help = "Examples:\n  \
+        reprise compare before.jsonl after.jsonl\n  \
+        reprise compare before.jsonl after.jsonl --json | jq .verdict\n\n\
+        Consistency: Fisher's exact test (two-sided) on modal vs other calls. Distributions: \
+        chi-square test of homogeneity, rare outputs pooled. Over several items: Holm-adjusted.\n\
+        Exit 0 whenever both archives read (a difference is a finding), 2 when one cannot be read.")]
+    Compare {
+        /// The first session archive (.jsonl): the baseline.
+        a: PathBuf,
+        /// The second session archive (.jsonl).
+        b: PathBuf,
+        /// Print the comparison as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List saved sessions: time, protocol, identity, calls, consistency.
     #[command(after_help = "Example:\n  reprise sessions")]
     Sessions {
@@ -218,6 +235,7 @@ pub fn main() -> i32 {
         Some(Command::Run(args)) => run(args),
         Some(Command::Verify { archive }) => verify(&archive),
         Some(Command::Sessions { dir }) => sessions(dir),
+        Some(Command::Compare { a, b, json }) => compare(&a, &b, json),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Providers { probe }) => providers(probe),
     }
@@ -675,4 +693,20 @@ fn sessions(dir: Option<PathBuf>) -> i32 {
             EXIT_INPUT,
         ),
     }
+}
+
+fn compare(path_a: &Path, path_b: &Path, json: bool) -> i32 {
+    let read = |path: &Path| crate::session::analyse_archive(path);
+    let (a, b) = match (read(path_a), read(path_b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return fail(e, EXIT_INPUT),
+    };
+    let comparison = crate::compare::compare((&a.0, &a.1), (&b.0, &b.1));
+    if json {
+        let doc = crate::compare::json(&comparison, path_a, path_b);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", crate::compare::table(&comparison, path_a, path_b));
+    }
+    EXIT_OK
 }

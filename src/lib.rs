@@ -8,7 +8,8 @@
 //! - `session`: one owner of the records: archive first, then analysis;
 //! - `archive`: hash-chained JSON Lines files, `verify`, session listing;
 //! - `analysis`: every measure, folded one record at a time into a snapshot;
-//! - `report`: the headless table and JSON summary; `cli`: the commands;
+//! - `report`: the headless table and JSON summary; `compare`: two sessions side by side;
+//!   `cli`: the commands;
 //! - `tui`: the live dashboard (the only module that imports ratatui/crossterm, with `cli`).
 //!
 //! Nothing here but `cli`, `report` and `tui` writes to a terminal.
@@ -19,6 +20,7 @@ pub const BUILD: &str = concat!("reprise-", env!("CARGO_PKG_VERSION"));
 pub mod analysis;
 pub mod archive;
 pub mod cli;
+pub mod compare;
 pub mod conditions;
 pub mod config;
 pub mod error;
