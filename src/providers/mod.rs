@@ -181,15 +181,22 @@ pub trait Backend: Send + Sync {
     fn request_body(&self, request: &ChatRequest) -> serde_json::Value;
     /// Where requests go, without secrets (`in-process` for the local model).
     fn endpoint(&self) -> String;
+    /// An HTTP backend's resolved settings, from which the defaults below read its headers,
+    /// retries and limits.
+    fn http_settings(&self) -> Option<&http::Settings> {
+        None
+    }
     /// Extra request headers the user configured, for the conditions (never a secret: keys
     /// travel separately and are not part of this).
     fn headers(&self) -> BTreeMap<String, String> {
-        BTreeMap::new()
+        self.http_settings()
+            .map(|s| s.headers.clone())
+            .unwrap_or_default()
     }
     async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure>;
     /// How this target's failed calls are retried.
     fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy::default()
+        self.http_settings().map(|s| s.retry).unwrap_or_default()
     }
     /// What the server says about itself outside any call — model digest, server version,
     /// build — read fresh as a session starts and as it ends, so a change shows; None when it
@@ -199,7 +206,7 @@ pub trait Backend: Send + Sync {
     }
     /// This target's own limits, on top of the campaign's concurrency.
     fn limits(&self) -> Limits {
-        Limits::default()
+        self.http_settings().map(|s| s.limits).unwrap_or_default()
     }
     /// For `reprise providers`: is the endpoint reachable, the key accepted, the model listed?
     /// Nothing billable is sent (see `check::probe` for the one call that is).

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::http::{self, Auth, Framing, Http, Route, Settings};
-use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Reply};
 use wire::Assembly;
 
 /// Where `provider = "anthropic"` goes unless `$ANTHROPIC_BASE_URL` says otherwise.
@@ -116,6 +116,10 @@ impl Backend for AnthropicBackend {
         self.http.endpoint().to_string()
     }
 
+    fn http_settings(&self) -> Option<&Settings> {
+        Some(&self.settings)
+    }
+
     /// The configured headers and the `anthropic-version` sent (it decides the API's
     /// behaviour, so the conditions name it).
     fn headers(&self) -> BTreeMap<String, String> {
@@ -127,14 +131,6 @@ impl Backend for AnthropicBackend {
             headers.insert("anthropic-version".into(), ANTHROPIC_VERSION.into());
         }
         headers
-    }
-
-    fn limits(&self) -> Limits {
-        self.settings.limits
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.settings.retry
     }
 
     /// `GET {base}/models/{model}`: reachable, key accepted, model known (aliases resolved).

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::http::{self, excerpt, Auth, Framing, Http, Route, Settings};
-use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Reply};
 use wire::Assembly;
 
 /// Where `provider = "gemini"` goes unless `$GEMINI_BASE_URL` says otherwise.
@@ -130,16 +130,8 @@ impl Backend for GeminiBackend {
         self.http.endpoint().to_string()
     }
 
-    fn headers(&self) -> BTreeMap<String, String> {
-        self.settings.headers.clone()
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.settings.retry
-    }
-
-    fn limits(&self) -> Limits {
-        self.settings.limits
+    fn http_settings(&self) -> Option<&Settings> {
+        Some(&self.settings)
     }
 
     /// The model's `name` and `version` as `GET {base}/models/{model}` gives them.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::providers::http::{excerpt, named_parameter, Assemble};
+use crate::providers::http::{excerpt, named_parameter, Assemble, TokenLog};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
@@ -99,10 +99,7 @@ pub struct Assembly {
     provider: String,
     want_logprobs: bool,
     text: String,
-    tokens: Vec<String>,
-    logprobs: Vec<f32>,
-    /// Some text came without its log-probabilities, so the tokens cannot be trusted.
-    tokens_incomplete: bool,
+    tokens: TokenLog,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     served: BTreeMap<String, String>,
@@ -115,9 +112,7 @@ impl Assembly {
             provider: provider.to_string(),
             want_logprobs,
             text: String::new(),
-            tokens: Vec::new(),
-            logprobs: Vec::new(),
-            tokens_incomplete: false,
+            tokens: TokenLog::default(),
             finish_reason: None,
             usage: None,
             served: BTreeMap::new(),
@@ -176,16 +171,13 @@ impl Assembly {
             match candidate.logprobs_result {
                 Some(result) => {
                     for chosen in result.chosen_candidates {
-                        match (chosen.token, chosen.log_probability) {
-                            (Some(token), Some(lp)) => {
-                                self.tokens.push(token);
-                                self.logprobs.push(lp as f32);
-                            }
-                            _ => self.tokens_incomplete = true,
+                        match chosen.token {
+                            Some(token) => self.tokens.push(token, chosen.log_probability),
+                            None => self.tokens.missing(),
                         }
                     }
                 }
-                None if !text.is_empty() => self.tokens_incomplete = true,
+                None if !text.is_empty() => self.tokens.missing(),
                 None => {}
             }
             self.text.push_str(&text);
@@ -197,16 +189,7 @@ impl Assembly {
     }
 
     fn reply(self) -> Reply {
-        // Tokens are kept only when they are exactly the text, each with its log-probability.
-        let trusted = self.want_logprobs
-            && !self.tokens_incomplete
-            && !self.tokens.is_empty()
-            && self.tokens.concat() == self.text;
-        let (tokens, logprobs) = if trusted {
-            (Some(self.tokens), Some(self.logprobs))
-        } else {
-            (None, None)
-        };
+        let (tokens, logprobs) = self.tokens.keep(self.want_logprobs, &self.text);
         Reply {
             text: self.text,
             tokens,

@@ -606,6 +606,44 @@ pub fn named_parameter<'a>(message: &str, sent: &[&'a str]) -> Option<&'a str> {
         .map(|(_, name)| name)
 }
 
+/// Tokens and their log-probabilities as a reply arrives. They are kept only when they are
+/// exactly the text, each with its log-probability: a server that sent some text without
+/// them, or tokens that do not spell the text, gets no tokens at all rather than wrong ones.
+#[derive(Debug, Default)]
+pub struct TokenLog {
+    tokens: Vec<String>,
+    logprobs: Vec<f32>,
+    incomplete: bool,
+}
+
+impl TokenLog {
+    /// One token; without its log-probability the log is incomplete.
+    pub fn push(&mut self, token: String, logprob: Option<f64>) {
+        match logprob {
+            Some(lp) => {
+                self.tokens.push(token);
+                self.logprobs.push(lp as f32);
+            }
+            None => self.incomplete = true,
+        }
+    }
+
+    /// Some text arrived with no tokens for it.
+    pub fn missing(&mut self) {
+        self.incomplete = true;
+    }
+
+    /// The tokens and log-probabilities for a reply whose text is `text`, if they were asked
+    /// for (`wanted`) and are trustworthy.
+    pub fn keep(self, wanted: bool, text: &str) -> (Option<Vec<String>>, Option<Vec<f32>>) {
+        if wanted && !self.incomplete && self.tokens.concat() == text {
+            (Some(self.tokens), Some(self.logprobs))
+        } else {
+            (None, None)
+        }
+    }
+}
+
 /// A count of models in words: "1 model", "3 models".
 pub fn models(n: usize) -> String {
     if n == 1 {

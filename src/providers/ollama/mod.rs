@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::OnceCell;
 
 use super::http::{excerpt, Auth, Framing, Http, Route, Settings, Timeouts};
-use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Reply};
 use wire::Assembly;
 
 /// Where `provider = "ollama"` goes unless `$OLLAMA_HOST` says otherwise.
@@ -177,16 +177,8 @@ impl Backend for OllamaBackend {
         self.http.endpoint().to_string()
     }
 
-    fn headers(&self) -> BTreeMap<String, String> {
-        self.settings.headers.clone()
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.settings.retry
-    }
-
-    fn limits(&self) -> Limits {
-        self.settings.limits
+    fn http_settings(&self) -> Option<&Settings> {
+        Some(&self.settings)
     }
 
     /// `GET {base}/api/tags`: reachable, key (if any) accepted, model pulled.

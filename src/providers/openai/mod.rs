@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::http::{self, excerpt, models, Auth, Framing, Http, Route, Settings};
-use super::{Backend, CallFailure, ChatRequest, Check, Limits, Reply, RetryPolicy};
+use super::{Backend, CallFailure, ChatRequest, Check, Reply};
 use wire::Assembly;
 
 /// Where `provider = "openai"` goes unless `$OPENAI_BASE_URL` says otherwise.
@@ -98,16 +98,8 @@ impl Backend for OpenAiBackend {
         self.http.endpoint().to_string()
     }
 
-    fn headers(&self) -> BTreeMap<String, String> {
-        self.settings.headers.clone()
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.settings.retry
-    }
-
-    fn limits(&self) -> Limits {
-        self.settings.limits
+    fn http_settings(&self) -> Option<&Settings> {
+        Some(&self.settings)
     }
 
     /// The model's entry in `GET {base}/models`, plus llama.cpp's `GET {root}/props`

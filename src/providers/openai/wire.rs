@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::providers::http::{excerpt, Assemble};
+use crate::providers::http::{excerpt, Assemble, TokenLog};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
@@ -78,10 +78,7 @@ pub struct Assembly {
     provider: String,
     want_logprobs: bool,
     text: String,
-    tokens: Vec<String>,
-    logprobs: Vec<f32>,
-    /// Some content came without its log-probabilities, so the tokens cannot be trusted.
-    tokens_incomplete: bool,
+    tokens: TokenLog,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     served: BTreeMap<String, String>,
@@ -96,9 +93,7 @@ impl Assembly {
             provider: provider.to_string(),
             want_logprobs,
             text: String::new(),
-            tokens: Vec::new(),
-            logprobs: Vec::new(),
-            tokens_incomplete: false,
+            tokens: TokenLog::default(),
             finish_reason: None,
             usage: None,
             served: BTreeMap::new(),
@@ -141,14 +136,10 @@ impl Assembly {
             match token_logprobs {
                 Some(list) => {
                     for t in list {
-                        self.tokens.push(t.token.clone());
-                        match t.logprob {
-                            Some(lp) => self.logprobs.push(lp as f32),
-                            None => self.tokens_incomplete = true,
-                        }
+                        self.tokens.push(t.token.clone(), t.logprob);
                     }
                 }
-                None if !content.is_empty() => self.tokens_incomplete = true,
+                None if !content.is_empty() => self.tokens.missing(),
                 None => {}
             }
             if let Some(reason) = &choice.finish_reason {
@@ -158,16 +149,7 @@ impl Assembly {
     }
 
     fn reply(self) -> Reply {
-        // Tokens are kept only when they are exactly the text, each with its log-probability.
-        let trusted = self.want_logprobs
-            && !self.tokens_incomplete
-            && self.tokens.len() == self.logprobs.len()
-            && self.tokens.concat() == self.text;
-        let (tokens, logprobs) = if trusted {
-            (Some(self.tokens), Some(self.logprobs))
-        } else {
-            (None, None)
-        };
+        let (tokens, logprobs) = self.tokens.keep(self.want_logprobs, &self.text);
         Reply {
             text: self.text,
             tokens,
