@@ -354,6 +354,39 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any byte set to any other value, anywhere, is caught at the record holding it.
+        #[test]
+        fn any_byte_set_to_any_other_value_is_caught(at in 0usize..1_000_000, to in 0u8..=255) {
+            let (_dir, _path, bytes) = archive_bytes();
+            let at = at % bytes.len();
+            proptest::prop_assume!(bytes[at] != to);
+            let mut changed = bytes.clone();
+            changed[at] = to;
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            let e = failure(&changed);
+            // A changed newline joins two lines, or ends the archive early: the damage is
+            // found at that line or the one before it.
+            let record = e.record().unwrap();
+            proptest::prop_assert!(record == line || (bytes[at] == b'\n' && record + 1 >= line), "{}", e);
+        }
+
+        /// Records dropped, duplicated or moved, in any number and order, never verify.
+        #[test]
+        fn any_other_sequence_of_records_is_caught(
+            order in proptest::collection::vec(0usize..6, 0..12)
+        ) {
+            let (_dir, _path, bytes) = archive_bytes();
+            let lines = lines_of(&bytes);
+            let order: Vec<usize> = order.into_iter().map(|i| i % lines.len()).collect();
+            proptest::prop_assume!(order != (0..lines.len()).collect::<Vec<_>>());
+            let shuffled: Vec<u8> = order.iter().flat_map(|&i| lines[i].clone()).collect();
+            proptest::prop_assert!(verify_bytes(&shuffled, Path::new("s.jsonl")).is_err());
+        }
+    }
+
     #[test]
     fn a_deleted_record_is_named() {
         let (_dir, _path, bytes) = archive_bytes();
