@@ -437,4 +437,6 @@ mod snapshots;
 mod testing;
 
 #[cfg(test)]
+mod inert_tests;
+#[cfg(test)]
 mod loop_tests;

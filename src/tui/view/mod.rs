@@ -114,7 +114,8 @@ fn render_header(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) {
     let identity = app
         .identity
         .as_deref()
-        .map_or("…".to_string(), |i| short_identity(i).to_string());
+        // From an archive when one is opened: data, so made inert like any other text.
+        .map_or("…".to_string(), |i| inert(short_identity(i)).into_owned());
     let line = Line::from(vec![
         Span::styled(" reprise ", app.theme.title),
         Span::raw(format!("{} · ", inert(&app.protocol))),
