@@ -537,12 +537,23 @@ const BIN: &str = env!("CARGO_BIN_EXE_reprise");
 
 /// Runs `reprise run PROTOCOL --json` with a config naming `server` as provider `serve`.
 fn run_against(server: &Running, dir: &Path, protocol: &str, args: &[&str]) -> Value {
+    run_configured(server, dir, protocol, args, "")
+}
+
+/// As `run_against`, with `more` added to the provider's table.
+fn run_configured(
+    server: &Running,
+    dir: &Path,
+    protocol: &str,
+    args: &[&str],
+    more: &str,
+) -> Value {
     let config = dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
         config.join("config.toml"),
         format!(
-            "[providers.serve]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"reprise-local-1\"\n",
+            "[providers.serve]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"reprise-local-1\"\n{more}",
             server.base_url()
         ),
     )
@@ -832,6 +843,89 @@ fn a_campaign_through_transient_faults_ends_with_every_call_once_and_the_retries
             "{r}"
         );
     }
+}
+
+/// Issue 7's fault campaign, quick: 10% of requests fail, 2% of each kind. Every planned call
+/// ends with exactly one outcome; what failed before the first byte (429, 500, a stall past
+/// the first-byte timeout) is retried, what failed after it (a cut, a malformed reply) is the
+/// call's outcome; every Retry-After is waited out; the archive verifies.
+/// The full 1,000-call version: benches/fault-campaign.sh.
+#[test]
+fn a_campaign_through_every_kind_of_fault_loses_and_doubles_nothing() {
+    let server = Running::start(ServeConfig {
+        retry_after: 1,
+        seed: Some(5),
+        stall: Duration::from_secs(5),
+        ..with_faults("429=0.02,500=0.02,stall=0.02,cut=0.02,malformed=0.02")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = "[protocol]\nname = \"faults\"\n[prompt]\nuser = \"Tell me about Richard Feynman.\"\n[params]\ntemperature = 0.0\nmax_tokens = 20\n[[targets]]\nprovider = \"serve\"\n";
+    let summary = run_configured(
+        &server,
+        dir.path(),
+        protocol,
+        &["--repeats", "200", "--concurrency", "16"],
+        "first_byte_timeout_ms = 400\nmax_retries = 4\n",
+    );
+    let calls = archived(&summary);
+    let mut outcomes: Vec<u64> = calls
+        .iter()
+        .filter(|c| c["retried"] != true)
+        .map(|c| c["call"].as_u64().unwrap())
+        .collect();
+    outcomes.sort_unstable();
+    assert_eq!(
+        outcomes,
+        (0..200).collect::<Vec<u64>>(),
+        "each call exactly once"
+    );
+    let class = |c: &Value| c["error"]["class"].as_str().unwrap_or("").to_string();
+    let retried: Vec<&Value> = calls.iter().filter(|c| c["retried"] == true).collect();
+    assert!(
+        retried.len() >= 6,
+        "about 6% of attempts fail before a reply: {}",
+        retried.len()
+    );
+    for r in &retried {
+        assert!(
+            matches!(class(r).as_str(), "rate_limit" | "server" | "timeout"),
+            "{r}"
+        );
+        let next = calls
+            .iter()
+            .find(|n| n["call"] == r["call"] && n["attempt"] == r["attempt"].as_u64().unwrap() + 1)
+            .unwrap_or_else(|| panic!("no attempt after {r}"));
+        if class(r) == "rate_limit" {
+            // Retry-After: 1 is waited out before the next attempt starts.
+            let ended = r["timing"]["start_ms"].as_f64().unwrap()
+                + r["timing"]["latency_ms"].as_f64().unwrap();
+            let next_start = next["timing"]["start_ms"].as_f64().unwrap();
+            assert!(next_start >= ended + 999.0, "{r} then {next}");
+        }
+    }
+    // Failures after the first byte are outcomes, never sent twice.
+    let after_first_byte: Vec<String> = calls
+        .iter()
+        .filter(|c| c["status"] == "error" && c["retried"] != true)
+        .map(class)
+        .collect();
+    assert!(!after_first_byte.is_empty());
+    assert!(
+        after_first_byte
+            .iter()
+            .all(|c| matches!(c.as_str(), "truncated_stream" | "malformed_response")),
+        "{after_first_byte:?}"
+    );
+    let verified = std::process::Command::new(BIN)
+        .arg("verify")
+        .arg(summary["archive"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }
 
 #[test]
