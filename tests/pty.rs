@@ -354,3 +354,82 @@ fn a_refused_key_shows_as_auth_errors_and_never_reaches_the_terminal() {
         "part of the key reached the terminal"
     );
 }
+
+/// Peak resident memory of a process, from /proc (Linux), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Issue 7's soak: 10,000 calls of long text on the local model with the dashboard up. Every
+/// second the help is opened and closed; each key must show on screen within 100 ms. Prints
+/// the worst key latency and the peak memory. A measurement, so not part of `cargo test`:
+///
+///   cargo test --release --test pty -- --ignored soak --nocapture
+#[test]
+#[ignore]
+fn soak_ten_thousand_calls_keys_answer_within_100_ms() {
+    let dirs = tempfile::tempdir().unwrap();
+    let args = [
+        "tui",
+        "sample-protocols/biography.toml",
+        "--repeats",
+        "10000",
+        "--concurrency",
+        "16",
+    ];
+    let mut s = Session::start(dirs.path(), &args, 120, 40);
+    s.wait_for("LIVE");
+    let pid = s.child.process_id().expect("a pid");
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut peak = 0;
+    let shows = |s: &Session, needle: &str, wanted: bool| -> Duration {
+        let t = Instant::now();
+        while s.contents().contains(needle) != wanted {
+            assert!(t.elapsed() < PATIENCE, "the key was never answered");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        t.elapsed()
+    };
+    loop {
+        let screen = s.contents();
+        if screen.contains("DONE") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1800), "{screen}");
+        s.writer.write_all(b"?").unwrap();
+        s.writer.flush().unwrap();
+        latencies.push(shows(&s, "everywhere", true));
+        std::thread::sleep(Duration::from_millis(60));
+        s.writer.write_all(b"\x1b").unwrap();
+        s.writer.flush().unwrap();
+        latencies.push(shows(&s, "everywhere", false));
+        peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+    let campaign = started.elapsed();
+    latencies.sort();
+    let worst = *latencies.last().unwrap();
+    let median = latencies[latencies.len() / 2];
+    let screen = s.contents();
+    assert!(screen.contains("10000/10000 calls"), "{screen}");
+    s.send("q");
+    assert_eq!(s.wait_exit(), 0);
+    eprintln!(
+        "soak: 10000 calls in {:.1} s; {} key presses, median {:.1} ms, worst {:.1} ms; peak RSS {:.1} MiB",
+        campaign.as_secs_f64(),
+        latencies.len(),
+        median.as_secs_f64() * 1e3,
+        worst.as_secs_f64() * 1e3,
+        peak as f64 / 1024.0
+    );
+    assert!(
+        worst < Duration::from_millis(100),
+        "worst key latency {worst:?}"
+    );
+}

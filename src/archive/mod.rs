@@ -21,6 +21,19 @@ mod writer;
 
 pub use identity::{identity_of, session_file_name, short_identity};
 pub use reader::read;
+
+/// [`read`] on bytes already in memory (`path` names them in errors).
+pub fn read_bytes(
+    bytes: &[u8],
+    path: &std::path::Path,
+) -> Result<Archive, crate::error::InputError> {
+    reader::read_bytes(bytes, path)
+}
+
+/// [`verify`] on bytes already in memory (`path` names them in errors).
+pub fn verify_bytes(bytes: &[u8], path: &std::path::Path) -> Result<VerifyReport, VerifyError> {
+    verify::verify_bytes(bytes, path)
+}
 pub use resume::{reopen, Reopened};
 pub use sessions::{list_sessions, session_info, SessionInfo, SessionList};
 pub use verify::{verify, VerifyError, VerifyReport};
