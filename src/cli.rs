@@ -701,7 +701,9 @@ fn compare(path_a: &Path, path_b: &Path, json: bool) -> i32 {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return fail(e, EXIT_INPUT),
     };
-    let comparison = crate::compare::compare((&a.0, &a.1), (&b.0, &b.1));
+    let verified = |path: &Path| archive::verify(path).map(|_| ());
+    let comparison = crate::compare::compare((&a.0, &a.1), (&b.0, &b.1))
+        .with_integrity(verified(path_a), verified(path_b));
     if json {
         let doc = crate::compare::json(&comparison, path_a, path_b);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

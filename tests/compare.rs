@@ -204,3 +204,28 @@ fn help_shows_an_example() {
     );
     assert!(help.contains("--json"));
 }
+
+#[test]
+fn an_archive_that_does_not_verify_is_flagged_first() {
+    let base = "tests/fixtures/bad-archives/base.jsonl.src";
+    let changed = "tests/fixtures/bad-archives/hash-mismatch.jsonl";
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args(["compare", base, changed, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["a"]["integrity"], "chain intact");
+    assert_eq!(
+        doc["b"]["integrity"],
+        "does not verify: record 1: hash mismatch — the record was changed"
+    );
+    assert!(
+        doc["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("⚠ B does not verify (record 1: hash mismatch"),
+        "{}",
+        doc["verdict"]
+    );
+}

@@ -61,6 +61,9 @@ pub struct Side {
     pub records: u64,
     /// `completed`, `cancelled`, `failed`, or None for an unfinished session.
     pub outcome: Option<&'static str>,
+    /// What `verify` says of the file: `chain intact`, `unfinished, chain intact`, or the
+    /// first problem; `not checked` until [`Comparison::with_integrity`].
+    pub integrity: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -222,6 +225,43 @@ fn side(archive: &Archive) -> Side {
         tool_version: archive.header.tool.version.clone(),
         records: archive.calls.len() as u64,
         outcome: archive.close.as_ref().map(|c| c.outcome.as_str()),
+        integrity: "not checked".into(),
+    }
+}
+
+impl Comparison {
+    /// Adds what `verify` found in each file. An archive that does not verify was changed
+    /// after it was written: the verdict says so first, since nothing else about it holds.
+    pub fn with_integrity(
+        mut self,
+        a: Result<(), crate::archive::VerifyError>,
+        b: Result<(), crate::archive::VerifyError>,
+    ) -> Comparison {
+        let mut warnings = Vec::new();
+        for (label, side, result) in [("A", &mut self.a, a), ("B", &mut self.b, b)] {
+            side.integrity = match result {
+                Ok(()) => "chain intact".into(),
+                Err(crate::archive::VerifyError::Unfinished { .. }) => {
+                    "unfinished, chain intact".into()
+                }
+                Err(e) => {
+                    let problem = match &e {
+                        crate::archive::VerifyError::Record {
+                            record, problem, ..
+                        } => {
+                            format!("record {record}: {problem}")
+                        }
+                        other => other.to_string(),
+                    };
+                    warnings.push(format!("⚠ {label} does not verify ({problem})"));
+                    format!("does not verify: {problem}")
+                }
+            };
+        }
+        if !warnings.is_empty() {
+            self.verdict = format!("{}; {}", warnings.join("; "), self.verdict);
+        }
+        self
     }
 }
 

@@ -44,14 +44,17 @@ pub fn table(c: &Comparison, path_a: &Path, path_b: &Path) -> String {
     for (label, s, path) in [("A", &c.a, path_a), ("B", &c.b, path_b)] {
         let _ = writeln!(
             out,
-            "{label}  {} · identity {} · {} · {} records{} · {}",
+            "{label}  {} · identity {} · {} · {} records{} · {} · {}",
             inert(s.protocol.as_deref().unwrap_or("?")),
-            crate::archive::short_identity(&s.identity),
-            s.started_at
-                .chars()
-                .take(19)
-                .collect::<String>()
-                .replace('T', " "),
+            // Archives are data from elsewhere: every text from them is made inert.
+            inert(crate::archive::short_identity(&s.identity)),
+            inert(
+                &s.started_at
+                    .chars()
+                    .take(19)
+                    .collect::<String>()
+                    .replace('T', " ")
+            ),
             s.records,
             s.outcome
                 .map_or(" (unfinished)".into(), |o| if o == "completed" {
@@ -59,7 +62,8 @@ pub fn table(c: &Comparison, path_a: &Path, path_b: &Path) -> String {
                 } else {
                     format!(" ({o})")
                 }),
-            path.display()
+            inert(&path.display().to_string()),
+            inert(&s.integrity)
         );
     }
 
