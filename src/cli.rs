@@ -97,6 +97,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a session archive as CSV (one row per call attempt), a Markdown report, or the
+    /// summary JSON of `reprise run --json`.
+    #[command(after_help = "Examples:\n  \
+        reprise export session.jsonl --format md --out report.md\n  \
+        reprise export session.jsonl --format csv > calls.csv\n  \
+        reprise export session.jsonl --format json | jq '.targets[0].items[0].modal_share'\n\n\
+        CSV: RFC 4180, every record (warm-up and retries included), text exact — except that a \
+        cell starting with = + - @ (or tab or carriage return) gets a leading ' so spreadsheets \
+        do not run it as a formula. Markdown: control characters in archive text are made visible.\n\
+        An unfinished archive exports too (noted on stderr and in the report). Exit 2 when the \
+        archive cannot be read.")]
+    Export(ExportArgs),
+    /// Turn outputs gathered by other tools into a session archive, so every measure and view
+    /// applies.
+    #[command(after_help = "Examples:\n  \
+        reprise import outputs.jsonl --out imported.jsonl\n  \
+        reprise import out.json --format promptfoo          # promptfoo eval -o out.json\n  \
+        reprise import samples_gsm8k_2025.jsonl --format lm-eval   # lm_eval --log_samples\n\n\
+        jsonl: one object per line, {\"item\": \"q1\", \"output\": \"Paris.\"} and optionally \
+        \"target\" (default imported), \"latency_ms\", \"model\". Calls are numbered per target \
+        and item in file order. The whole file is checked first: bad input names the file, line \
+        and field, writes nothing, and exits 2.")]
+    Import(ImportArgs),
     /// List saved sessions: time, protocol, identity, calls, consistency.
     #[command(after_help = "Example:\n  reprise sessions")]
     Sessions {
@@ -104,6 +127,33 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The session archive (.jsonl).
+    pub archive: PathBuf,
+    /// csv, md or json.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: crate::export::ExportFormat,
+    /// Write here instead of stdout (never over an existing file).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The file of outputs.
+    pub file: PathBuf,
+    /// jsonl, promptfoo or lm-eval.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "jsonl")]
+    pub format: crate::import::ImportFormat,
+    /// Archive path (default: the platform data directory, named after the identity).
+    #[arg(long, value_name = "ARCHIVE")]
+    pub out: Option<PathBuf>,
+    /// The session's protocol name (default: the file's name without extension).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// What to run: shared by `run` and `tui`.
@@ -238,6 +288,8 @@ pub fn main() -> i32 {
         Some(Command::Compare { a, b, json }) => compare(&a, &b, json),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Providers { probe }) => providers(probe),
+        Some(Command::Export(args)) => export(args),
+        Some(Command::Import(args)) => import(args),
     }
 }
 
@@ -711,4 +763,87 @@ fn compare(path_a: &Path, path_b: &Path, json: bool) -> i32 {
         print!("{}", crate::compare::table(&comparison, path_a, path_b));
     }
     EXIT_OK
+}
+
+fn export(args: ExportArgs) -> i32 {
+    use std::io::Write;
+    // To a file: written beside it and renamed, so a failed export leaves nothing behind.
+    let result = match &args.out {
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            crate::export::export(&args.archive, args.format, &mut lock)
+        }
+        Some(out) => {
+            if out.exists() {
+                return fail(
+                    format!("{}: exists; give another --out FILE", out.display()),
+                    EXIT_INPUT,
+                );
+            }
+            let mut name = out.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".partial-{}", std::process::id()));
+            let tmp = out.with_file_name(name);
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(crate::export::ExportError::from)
+                .and_then(|file| {
+                    let mut w = std::io::BufWriter::new(file);
+                    let notes = crate::export::export(&args.archive, args.format, &mut w)?;
+                    w.flush()?;
+                    Ok(notes)
+                })
+                .and_then(|notes| {
+                    std::fs::rename(&tmp, out)
+                        .map(|()| notes)
+                        .map_err(Into::into)
+                });
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        }
+    };
+    match result {
+        Ok(notes) => {
+            if notes.unfinished {
+                eprintln!(
+                    "note: {} is unfinished (no closing record): {} call records exported",
+                    args.archive.display(),
+                    notes.records
+                );
+            }
+            EXIT_OK
+        }
+        // The reader stopped early (`| head`): what it wanted, it got.
+        Err(crate::export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            EXIT_OK
+        }
+        Err(e) => fail(e, EXIT_INPUT),
+    }
+}
+
+fn import(args: ImportArgs) -> i32 {
+    let options = crate::import::ImportOptions {
+        format: args.format,
+        out: args.out,
+        dir: None,
+        name: args.name,
+    };
+    match crate::import::import(&args.file, &options) {
+        Ok(imported) => {
+            println!(
+                "imported {} outputs ({} targets, {} items) · identity {} · archive {}",
+                imported.records,
+                imported.targets.len(),
+                imported.items.len(),
+                archive::short_identity(&imported.identity),
+                imported.archive.display()
+            );
+            EXIT_OK
+        }
+        Err(e) => fail(e, EXIT_INPUT),
+    }
 }

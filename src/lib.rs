@@ -9,6 +9,7 @@
 //! - `archive`: hash-chained JSON Lines files, `verify`, session listing;
 //! - `analysis`: every measure, folded one record at a time into a snapshot;
 //! - `report`: the headless table and JSON summary; `compare`: two sessions side by side;
+//!   `export`/`import`: archives to CSV, Markdown, JSON and other tools' outputs to archives;
 //!   `cli`: the commands;
 //! - `tui`: the live dashboard (the only module that imports ratatui/crossterm, with `cli`).
 //!
@@ -24,6 +25,8 @@ pub mod compare;
 pub mod conditions;
 pub mod config;
 pub mod error;
+pub mod export;
+pub mod import;
 pub mod local;
 pub mod protocol;
 pub mod providers;
