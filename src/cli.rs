@@ -835,15 +835,24 @@ fn import(args: ImportArgs) -> i32 {
     match crate::import::import(&args.file, &options) {
         Ok(imported) => {
             println!(
-                "imported {} outputs ({} targets, {} items) · identity {} · archive {}",
+                "imported {} outputs ({}, {}) · identity {} · archive {}",
                 imported.records,
-                imported.targets.len(),
-                imported.items.len(),
+                count(imported.targets.len(), "target"),
+                count(imported.items.len(), "item"),
                 archive::short_identity(&imported.identity),
                 imported.archive.display()
             );
             EXIT_OK
         }
         Err(e) => fail(e, EXIT_INPUT),
+    }
+}
+
+/// "1 target", "3 targets".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

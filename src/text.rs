@@ -21,6 +21,22 @@ pub fn inert(s: &str) -> Cow<'_, str> {
     )
 }
 
+/// Parameters held as f32 (a temperature of 0.7 is recorded as 0.699999988079071) are shown
+/// as the f32 they were: `0.7`. Other floats keep every digit.
+pub fn parameter_float(x: f64) -> String {
+    let narrow = x as f32;
+    let s = if f64::from(narrow) == x {
+        narrow.to_string()
+    } else {
+        x.to_string()
+    };
+    if s.contains(['.', 'e', 'i', 'N']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,24 +213,8 @@ fn render(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) if n.is_f64() => n.as_f64().map(render_float),
+        Value::Number(n) if n.is_f64() => n.as_f64().map(crate::text::parameter_float),
         other => Some(other.to_string()),
-    }
-}
-
-/// Parameters held as f32 (a temperature of 0.7 is recorded as 0.699999988079071) are shown
-/// as the f32 they were: `0.7`. Other floats keep every digit.
-fn render_float(x: f64) -> String {
-    let narrow = x as f32;
-    let s = if f64::from(narrow) == x {
-        narrow.to_string()
-    } else {
-        x.to_string()
-    };
-    if s.contains(['.', 'e', 'i', 'N']) {
-        s
-    } else {
-        format!("{s}.0")
     }
 }
 
@@ -304,8 +288,8 @@ mod tests {
         );
         assert_eq!(changes[0].a.as_deref(), Some("0.7"));
         assert_eq!(changes[0].b.as_deref(), Some("1.0"));
-        assert_eq!(render_float(0.1), "0.1");
-        assert_eq!(render_float(1.0 / 3.0), (1.0f64 / 3.0).to_string());
+        assert_eq!(crate::text::parameter_float(0.1), "0.1");
+        assert_eq!(crate::text::parameter_float(1.0 / 3.0), (1.0f64 / 3.0).to_string());
     }
 
     #[test]

@@ -467,6 +467,9 @@ fn json_short(v: &Value) -> String {
     let s = match v {
         Value::Null => "—".to_string(),
         Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .map_or_else(|| n.to_string(), crate::text::parameter_float),
         other => other.to_string(),
     };
     truncate(&s, VALUE_SHOWN)
