@@ -1,0 +1,1 @@
+//! Playback must end where the live run ended, however it got there.
