@@ -123,11 +123,14 @@ fn render_header(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) {
         Span::raw(format!("target {} · ", inert(&app.targets.join(", ")))),
         Span::raw(format!("id {identity} · ")),
         Span::styled(format!(" {state} "), app.theme.badge(badge)),
-        Span::raw(format!(" {}", clock(elapsed))),
     ]);
     let line = match &app.replay {
         Some(replay) => replay_status(line, app, replay, elapsed),
-        None => line,
+        None => {
+            let mut line = line;
+            line.spans.push(Span::raw(format!(" {}", clock(elapsed))));
+            line
+        }
     };
     frame.render_widget(Paragraph::new(line), area);
 }
@@ -140,8 +143,13 @@ fn replay_status<'a>(
     replay: &ReplayView,
     elapsed: Duration,
 ) -> Line<'a> {
+    // Said first: the header is cut on the right in a narrow terminal.
+    if replay.unfinished {
+        line.spans
+            .push(Span::styled(" unfinished", app.theme.warning));
+    }
     let state = &replay.state;
-    let mut status = format!(" / {}", clock(state.end));
+    let mut status = format!(" {} / {}", clock(elapsed), clock(state.end));
     if let Some(speed) = replay.speed {
         status.push_str(&format!(" · ×{speed}"));
     }
@@ -151,11 +159,6 @@ fn replay_status<'a>(
         status.push_str(" · paused");
     }
     line.spans.push(Span::raw(status));
-    if replay.unfinished {
-        line.spans.push(Span::raw(" · "));
-        line.spans
-            .push(Span::styled("unfinished", app.theme.warning));
-    }
     line
 }
 
