@@ -84,18 +84,18 @@ impl Opened {
             .is_some_and(|c| c.outcome == SessionOutcome::Completed);
         // Nothing is in flight in a replay: quitting needs no confirmation, stop does nothing.
         app.phase = Phase::Finished { completed };
-        let player = Player::new(&self.archive);
+        let end = written_at(&self.archive.calls).last().copied();
         app.replay = Some(ReplayView {
             unfinished: self.unfinished(),
             speed,
-            state: PlayState::initial(speed, player.end()),
+            state: PlayState::initial(speed, end.unwrap_or(Duration::ZERO)),
         });
         app
     }
 
     /// Starts playback (on the current tokio runtime): at the start with a speed, else at the end.
     pub fn play(self, speed: Option<f64>) -> Playback {
-        Playback::start(Player::new(&self.archive), speed)
+        Playback::start(Player::from_archive(self.archive), speed)
     }
 }
 
@@ -157,6 +157,19 @@ impl PlayState {
         !self.paused && self.position_at(now) < self.end
     }
 
+    fn apply(&mut self, command: PlayCommand) {
+        match command {
+            PlayCommand::TogglePause => self.paused = !self.paused,
+            PlayCommand::Seek { forward: true, by } => {
+                self.position = self.position.saturating_add(by).min(self.end);
+            }
+            PlayCommand::Seek { forward: false, by } => {
+                self.position = self.position.saturating_sub(by);
+            }
+            PlayCommand::End => self.position = self.end,
+        }
+    }
+
     /// The state after playing until `now`, re-anchored there.
     fn at_now(&self, now: Instant) -> PlayState {
         PlayState {
@@ -170,7 +183,8 @@ impl PlayState {
 /// What the dashboard asks of playback.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PlayCommand {
-    Pause(bool),
+    /// Pause, or play on from where it is.
+    TogglePause,
     /// Move by this much session time, forward or back, within the session.
     Seek {
         forward: bool,
@@ -192,25 +206,35 @@ pub struct Player {
     counted: u64,
 }
 
+/// When each record was written, relative to the session start, never earlier than the one
+/// before it (records are folded in archive order, as live).
+fn written_at(calls: &[CallRecord]) -> Vec<Duration> {
+    let mut latest = Duration::ZERO;
+    calls
+        .iter()
+        .map(|r| {
+            let ms = r.timing.start_ms + r.timing.latency_ms;
+            let at = Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::ZERO);
+            latest = latest.max(at);
+            latest
+        })
+        .collect()
+}
+
 impl Player {
+    /// A player at the start of `archive` (its records copied; see [`Player::from_archive`]).
     pub fn new(archive: &Archive) -> Player {
+        Player::from_archive(archive.clone())
+    }
+
+    /// A player at the start of `archive`, taking its records.
+    pub fn from_archive(archive: Archive) -> Player {
         let config = analysis_config_from_conditions(&archive.header.conditions);
-        let mut latest = Duration::ZERO;
-        let due = archive
-            .calls
-            .iter()
-            .map(|r| {
-                let ms = r.timing.start_ms + r.timing.latency_ms;
-                let at = Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::ZERO);
-                latest = latest.max(at);
-                latest
-            })
-            .collect();
         Player {
             analyzer: Analyzer::new(config.clone()),
             config,
-            records: archive.calls.clone(),
-            due,
+            due: written_at(&archive.calls),
+            records: archive.calls,
             folded: 0,
             counted: 0,
         }
@@ -332,15 +356,10 @@ async fn play(
         };
         let now = Instant::now();
         state = state.at_now(now);
-        match command {
-            PlayCommand::Pause(paused) => state.paused = paused,
-            PlayCommand::Seek { forward: true, by } => {
-                state.position = state.position.saturating_add(by).min(state.end);
-            }
-            PlayCommand::Seek { forward: false, by } => {
-                state.position = state.position.saturating_sub(by);
-            }
-            PlayCommand::End => state.position = state.end,
+        state.apply(command);
+        // A held key queues many seeks: one fold for all of them.
+        while let Ok(command) = commands.try_recv() {
+            state.apply(command);
         }
         // A seek shows at once, whatever the throttle.
         player.seek(state.position);

@@ -128,6 +128,17 @@ async fn a_paced_replay_grows_as_it_did_live_and_a_fast_one_ends_at_the_same_sna
     assert!(partway.records < end.records, "{}", partway.records);
     let later = until(&mut playback, |l| l.records > partway.records).await;
     assert!(later.records <= end.records);
+    // `p`: playback holds where it is until `p` again.
+    playback.send(PlayCommand::TogglePause);
+    tokio::time::timeout(Duration::from_secs(5), playback.state.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(playback.state.borrow().paused);
+    let held = playback.live.borrow().records;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(playback.live.borrow().records, held, "nothing while paused");
+    playback.send(PlayCommand::TogglePause);
     let last = until(&mut playback, |l| l.records == end.records).await;
     same(&last, &end);
 
@@ -232,7 +243,7 @@ fn a_replay_maps_campaign_keys_to_playback_or_nothing() {
     app.phase = Phase::Finished { completed: true };
     assert!(matches!(
         app.apply(Command::Pause),
-        Effect::Play(PlayCommand::Pause(true))
+        Effect::Play(PlayCommand::TogglePause)
     ));
     assert!(matches!(
         app.apply(Command::SeekBack),

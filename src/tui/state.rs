@@ -369,12 +369,12 @@ impl App {
     /// Playback keys, and the campaign keys that mean nothing in a replay (stop, relaunch,
     /// the picker); None when `command` means the same as live.
     fn apply_replay(&mut self, command: Command) -> Option<Effect> {
-        let Some(replay) = &self.replay else {
+        if self.replay.is_none() {
             // Seeking has nothing to move in a live campaign.
             return super::keys::replay_only(command).then_some(Effect::None);
-        };
+        }
         let play = match command {
-            Command::Pause => PlayCommand::Pause(!replay.state.paused),
+            Command::Pause => PlayCommand::TogglePause,
             Command::SeekForward => PlayCommand::Seek {
                 forward: true,
                 by: SEEK_STEP,
