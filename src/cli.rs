@@ -53,6 +53,14 @@ pub enum Command {
         reprise tui sample-protocols/multiple-choice.toml --repeats 500\n\n\
         Keys: ? lists them all · q quit · p pause · s stop · 1-4 views")]
     Tui(TuiArgs),
+    /// The dashboard on a saved session: every view as it was live, optionally played back.
+    #[command(after_help = "Examples:\n  \
+        reprise open ~/.local/share/reprise/sessions/20261122-101500-biography-3fa2c1d09b7e.jsonl\n  \
+        reprise open session.jsonl --replay 10    # as it ran, ten times faster\n  \
+        reprise open session.jsonl --replay 0.5   # half speed\n\n\
+        Keys: ? lists them all · p pause/resume · ←/→ or [/] seek 10 s · End the end · q quit\n\
+        An unfinished (killed) session opens too. Exit 2 when the archive cannot be read.")]
+    Open(OpenArgs),
     /// Check an archive's hash chain, identity and counts; names the first bad record.
     #[command(
         after_help = "Example:\n  reprise verify ~/.local/share/reprise/sessions/20261122-101500-biography-3fa2c1d09b7e.jsonl"
@@ -154,6 +162,30 @@ pub struct ImportArgs {
     /// The session's protocol name (default: the file's name without extension).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OpenArgs {
+    /// The session archive (.jsonl).
+    pub archive: PathBuf,
+    /// Play the records back at their recorded pace times SPEED (1, 10, 0.5, …); without it,
+    /// the final state shows at once.
+    #[arg(long, value_name = "SPEED", value_parser = parse_speed)]
+    pub replay: Option<f64>,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let range = crate::tui::replay::SPEEDS;
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| range.contains(x))
+        .ok_or_else(|| {
+            format!(
+                "expected a speed from {} to {}, got `{s}`",
+                range.start(),
+                range.end()
+            )
+        })
 }
 
 /// What to run: shared by `run` and `tui`.
@@ -283,6 +315,7 @@ pub fn main() -> i32 {
         None => tui(TuiArgs::default(), cli.theme.as_deref()),
         Some(Command::Tui(args)) => tui(args, cli.theme.as_deref()),
         Some(Command::Run(args)) => run(args),
+        Some(Command::Open(args)) => open(args, cli.theme.as_deref()),
         Some(Command::Verify { archive }) => verify(&archive),
         Some(Command::Sessions { dir }) => sessions(dir),
         Some(Command::Compare { a, b, json }) => compare(&a, &b, json),
@@ -498,6 +531,38 @@ fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
         }
         Ok(Outcome::NothingRun) => EXIT_OK,
         Ok(Outcome::Failed(e)) => fail(e, EXIT_INPUT),
+        Err(e) => fail(e, EXIT_INPUT),
+    }
+}
+
+fn open(args: OpenArgs, theme: Option<&str>) -> i32 {
+    // Everything that can fail on input is checked before the terminal is touched.
+    let opened = match crate::tui::replay::open(&args.archive) {
+        Ok(opened) => opened,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let theme =
+        match crate::tui::theme::resolve(theme, &crate::tui::theme::ThemeEnv::from_process()) {
+            Ok(theme) => theme,
+            Err(e) => return fail(e, EXIT_INPUT),
+        };
+    if !std::io::stdout().is_terminal() {
+        return fail(
+            "the dashboard needs a terminal; `reprise compare` and `reprise verify` read archives headless",
+            EXIT_INPUT,
+        );
+    }
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e, EXIT_INPUT),
+    };
+    let mut app = opened.app(args.replay);
+    app.theme = theme;
+    match runtime.block_on(async move {
+        let playback = opened.play(args.replay);
+        crate::tui::run_open(app, playback).await
+    }) {
+        Ok(_) => EXIT_OK,
         Err(e) => fail(e, EXIT_INPUT),
     }
 }

@@ -433,3 +433,50 @@ fn soak_ten_thousand_calls_keys_answer_within_100_ms() {
         "worst key latency {worst:?}"
     );
 }
+
+/// `reprise open`: a saved session on the dashboard, REPLAY in the header, `q` leaves at once.
+#[test]
+fn an_opened_session_replays_on_the_dashboard_and_q_quits() {
+    let dirs = tempfile::tempdir().unwrap();
+    let archive = dirs.path().join("s.jsonl");
+    let run = std::process::Command::new(BIN)
+        .args(["run", "sample-protocols/battery.toml", "--repeats", "10"])
+        .arg("--out")
+        .arg(&archive)
+        .env("REPRISE_DATA_DIR", dirs.path().join("data"))
+        .env("REPRISE_CONFIG_DIR", dirs.path().join("config"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let path = archive.to_str().unwrap();
+    let mut s = Session::start(dirs.path(), &["open", path, "--replay", "2"], 100, 30);
+    let screen = s.wait_for("REPLAY");
+    assert!(screen.contains("battery"), "{screen}");
+    s.wait_for("50/50 calls");
+    s.send("2");
+    s.wait_for("token similarity");
+    s.send("q");
+    assert_eq!(s.wait_exit(), 0);
+    s.assert_restored();
+}
+
+/// A bad archive is one sentence naming it, exit 2, and the terminal is never switched.
+#[test]
+fn opening_a_bad_archive_says_so_before_touching_the_terminal() {
+    let dirs = tempfile::tempdir().unwrap();
+    let bad = dirs.path().join("bad.jsonl");
+    std::fs::write(&bad, "not an archive\n").unwrap();
+    let mut s = Session::start(dirs.path(), &["open", bad.to_str().unwrap()], 100, 30);
+    assert_eq!(s.wait_exit(), 2);
+    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    assert!(
+        !raw.contains("\x1b[?1049h"),
+        "the alternate screen was entered"
+    );
+    let said: Vec<&str> = raw.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(said.len(), 1, "{raw:?}");
+    assert!(
+        said[0].starts_with("error: ") && said[0].contains("bad.jsonl"),
+        "{raw:?}"
+    );
+}

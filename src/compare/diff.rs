@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(changes[0].a.as_deref(), Some("0.7"));
         assert_eq!(changes[0].b.as_deref(), Some("1.0"));
         assert_eq!(crate::text::parameter_float(0.1), "0.1");
-        assert_eq!(crate::text::parameter_float(1.0 / 3.0), (1.0f64 / 3.0).to_string());
+        assert_eq!(
+            crate::text::parameter_float(1.0 / 3.0),
+            (1.0f64 / 3.0).to_string()
+        );
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub enum Command {
     BackToPicker,
     Pause,
     Stop,
+    /// Replay: ten seconds of session time on, or back.
+    SeekForward,
+    SeekBack,
+    /// Replay: to the end of the session.
+    SeekEnd,
     NextItem,
     PrevItem,
     NextTarget,
@@ -333,6 +338,29 @@ pub const KEYS: &[Binding] = &[
         Command::Stop,
         "stop: no new calls; calls in flight finish",
     ),
+    key(
+        Live,
+        KeyCode::Right,
+        "→",
+        Command::SeekForward,
+        "replay: 10 s of session time on",
+    ),
+    key(
+        Live,
+        KeyCode::Left,
+        "←",
+        Command::SeekBack,
+        "replay: 10 s back (re-folds from the start)",
+    ),
+    ch(Live, ']', Command::SeekForward, "replay: 10 s on, as →"),
+    ch(Live, '[', Command::SeekBack, "replay: 10 s back, as ←"),
+    key(
+        Live,
+        KeyCode::End,
+        "End",
+        Command::SeekEnd,
+        "replay: jump to the end",
+    ),
     ch(
         Live,
         'r',
@@ -438,6 +466,34 @@ pub const KEYS: &[Binding] = &[
         "keep running, as n does",
     ),
 ];
+
+/// What a binding does when a saved session is played back (`reprise open`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InReplay {
+    Same,
+    /// Does this instead.
+    Instead(&'static str),
+    /// Means nothing there (no campaign runs): the key does nothing.
+    Inert,
+}
+
+/// Keys that mean something only in a replay; the help of a live campaign leaves them out.
+pub fn replay_only(command: Command) -> bool {
+    matches!(
+        command,
+        Command::SeekForward | Command::SeekBack | Command::SeekEnd
+    )
+}
+
+pub fn in_replay(command: Command) -> InReplay {
+    match command {
+        Command::Pause => InReplay::Instead("pause or resume the playback"),
+        Command::Quit => InReplay::Instead("quit"),
+        Command::Interrupt => InReplay::Instead("quit"),
+        Command::Stop | Command::Launch | Command::BackToPicker => InReplay::Inert,
+        _ => InReplay::Same,
+    }
+}
 
 /// The command `event` means in `mode`. Ctrl-C works in every mode.
 pub fn command_for(event: &KeyEvent, mode: Mode) -> Option<Command> {

@@ -10,6 +10,7 @@
 pub mod diff;
 pub mod keys;
 pub mod picker;
+pub mod replay;
 pub mod state;
 pub mod theme;
 pub mod view;
@@ -180,10 +181,60 @@ fn launch(spec: SessionSpec) -> Running {
     }
 }
 
+/// Runs the dashboard on a saved session (`reprise open`) until the user quits; `app` comes
+/// from [`replay::Opened::app`], `playback` from [`replay::Opened::play`].
+pub async fn run_open(app: App, playback: replay::Playback) -> Result<Outcome, TuiError> {
+    let mut guard = TerminalGuard::enter()?;
+    let outcome = drive_open(
+        app,
+        playback,
+        &mut guard.terminal,
+        EventStream::new(),
+        Clock::Real,
+    )
+    .await;
+    drop(guard);
+    outcome
+}
+
 /// The app loop on any backend and input stream (a test backend and scripted keys in tests).
 pub async fn drive<B: ratatui::backend::Backend>(
-    mut app: App,
+    app: App,
     start: Option<SessionSpec>,
+    terminal: &mut Terminal<B>,
+    events: impl Stream<Item = io::Result<Event>> + Unpin,
+    clock: Clock,
+) -> Result<Outcome, TuiError> {
+    drive_from(
+        app,
+        Source::Campaign(start.map(Box::new)),
+        terminal,
+        events,
+        clock,
+    )
+    .await
+}
+
+/// The app loop on a saved session played back; ends with [`Outcome::NothingRun`].
+pub async fn drive_open<B: ratatui::backend::Backend>(
+    app: App,
+    playback: replay::Playback,
+    terminal: &mut Terminal<B>,
+    events: impl Stream<Item = io::Result<Event>> + Unpin,
+    clock: Clock,
+) -> Result<Outcome, TuiError> {
+    drive_from(app, Source::Replay(playback), terminal, events, clock).await
+}
+
+/// What feeds the dashboard: sessions run here, or a saved one played back.
+enum Source {
+    Campaign(Option<Box<SessionSpec>>),
+    Replay(replay::Playback),
+}
+
+async fn drive_from<B: ratatui::backend::Backend>(
+    mut app: App,
+    source: Source,
     terminal: &mut Terminal<B>,
     mut events: impl Stream<Item = io::Result<Event>> + Unpin,
     clock: Clock,
@@ -191,8 +242,20 @@ pub async fn drive<B: ratatui::backend::Backend>(
     // What a relaunch runs again: the same protocol on the same backends.
     let mut last: Option<Relaunch> = None;
     let mut running: Option<Running> = None;
-    if let Some(spec) = start {
-        start_campaign(&mut app, &mut running, &mut last, Ok(spec));
+    let mut replaying: Option<replay::Playback> = None;
+    match source {
+        Source::Campaign(Some(spec)) => {
+            start_campaign(&mut app, &mut running, &mut last, Ok(*spec));
+        }
+        Source::Campaign(None) => {}
+        Source::Replay(playback) => {
+            app.live = Arc::clone(&playback.live.borrow());
+            if let Some(view) = app.replay.as_mut() {
+                view.state = *playback.state.borrow();
+            }
+            app.refresh();
+            replaying = Some(playback);
+        }
     }
     let mut campaign_started = Instant::now();
     let mut frozen_elapsed = Duration::ZERO;
@@ -209,12 +272,16 @@ pub async fn drive<B: ratatui::backend::Backend>(
         if let Some(r) = &running {
             campaign_started = r.started;
         }
-        // The clock stops when the campaign closes.
-        let elapsed = match clock {
-            Clock::Fixed(d) => d,
-            Clock::Real if running.is_some() => campaign_started.elapsed(),
-            Clock::Real => frozen_elapsed,
+        // The clock stops when the campaign closes; a replay's is the session time shown.
+        let replay_state = app.replay.map(|r| r.state);
+        let elapsed = match (clock, replay_state) {
+            (Clock::Fixed(d), _) => d,
+            (Clock::Real, Some(state)) => state.position_at(Instant::now()),
+            (Clock::Real, None) if running.is_some() => campaign_started.elapsed(),
+            (Clock::Real, None) => frozen_elapsed,
         };
+        let ticking =
+            running.is_some() || replay_state.is_some_and(|state| state.moving_at(Instant::now()));
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
             if let Err(e) = terminal.draw(|frame| view::render(frame, &app, elapsed)) {
                 // The screen is gone: close the archive (calls in flight are recorded as
@@ -299,11 +366,26 @@ pub async fn drive<B: ratatui::backend::Backend>(
                     }
                 }
             },
+            event = replay_event(&mut replaying) => {
+                match event {
+                    ReplayEvent::Live(live) => {
+                        app.live = live;
+                        app.refresh();
+                    }
+                    ReplayEvent::State(state) => {
+                        if let Some(view) = app.replay.as_mut() {
+                            view.state = state;
+                        }
+                    }
+                }
+                dirty = true;
+                Effect::None
+            },
             // Ticks advance the clock and flush a frame held back by the rate limit; with
             // neither to do (a closed campaign on screen), the loop sleeps until a key.
-            _ = tick.tick(), if running.is_some() || dirty => {
+            _ = tick.tick(), if ticking || dirty => {
                 // The header clock shows seconds: redraw when it would change.
-                if running.is_some() && elapsed.as_secs() != shown_second {
+                if ticking && elapsed.as_secs() != shown_second {
                     dirty = true;
                 }
                 Effect::None
@@ -326,6 +408,11 @@ pub async fn drive<B: ratatui::backend::Backend>(
             Effect::Pause(paused) => {
                 if let Some(c) = control {
                     c.set_paused(paused);
+                }
+            }
+            Effect::Play(command) => {
+                if let Some(playback) = &replaying {
+                    playback.send(command);
                 }
             }
             Effect::Launch(protocol) => {
@@ -425,6 +512,24 @@ async fn session_event(running: &mut Option<Running>) -> SessionEvent {
         Some(start) = r.start.recv() => SessionEvent::Start(start),
         Ok(()) = r.live.changed() => SessionEvent::Live(Arc::clone(&r.live.borrow_and_update())),
         joined = &mut r.task => SessionEvent::Closed(joined),
+    }
+}
+
+enum ReplayEvent {
+    Live(Arc<Live>),
+    State(replay::PlayState),
+}
+
+/// The next thing playback has to say; never resolves without one.
+async fn replay_event(replaying: &mut Option<replay::Playback>) -> ReplayEvent {
+    let Some(p) = replaying else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        biased;
+        Ok(()) = p.state.changed() => ReplayEvent::State(*p.state.borrow_and_update()),
+        Ok(()) = p.live.changed() => ReplayEvent::Live(Arc::clone(&p.live.borrow_and_update())),
+        else => std::future::pending().await,
     }
 }
 

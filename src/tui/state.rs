@@ -8,6 +8,7 @@ use crate::analysis::{ItemSnapshot, Snapshot};
 use super::diff::DiffState;
 use super::keys::{Command, Mode, Tab};
 use super::picker::{PickerEffect, PickerState};
+use super::replay::{PlayCommand, ReplayView, SEEK_STEP};
 use super::theme::Theme;
 use crate::protocol::Protocol;
 
@@ -45,6 +46,8 @@ pub enum Effect {
     Launch(Box<Protocol>),
     /// Start the last campaign again, as a new session.
     Relaunch,
+    /// Tell the playback of a saved session (pause, seek).
+    Play(PlayCommand),
 }
 
 /// Which screen is up.
@@ -93,6 +96,8 @@ pub struct App {
     pub item: usize,
     /// Index of the target shown where targets do not fit side by side.
     pub target: usize,
+    /// A saved session played back (`reprise open`): no campaign runs, nothing can launch.
+    pub replay: Option<ReplayView>,
 }
 
 impl App {
@@ -120,6 +125,7 @@ impl App {
             selected: 0,
             item: 0,
             target: 0,
+            replay: None,
         }
     }
 
@@ -270,6 +276,9 @@ impl App {
 
     /// Keys that mean the same on every tab; None when `command` is not one of them.
     fn apply_campaign(&mut self, command: Command) -> Option<Effect> {
+        if let Some(effect) = self.apply_replay(command) {
+            return Some(effect);
+        }
         let effect = match command {
             Command::ShowTab(tab) => {
                 if tab == Tab::Diff && self.tab != Tab::Diff {
@@ -355,6 +364,30 @@ impl App {
             _ => return None,
         };
         Some(effect)
+    }
+
+    /// Playback keys, and the campaign keys that mean nothing in a replay (stop, relaunch,
+    /// the picker); None when `command` means the same as live.
+    fn apply_replay(&mut self, command: Command) -> Option<Effect> {
+        if self.replay.is_none() {
+            // Seeking has nothing to move in a live campaign.
+            return super::keys::replay_only(command).then_some(Effect::None);
+        }
+        let play = match command {
+            Command::Pause => PlayCommand::TogglePause,
+            Command::SeekForward => PlayCommand::Seek {
+                forward: true,
+                by: SEEK_STEP,
+            },
+            Command::SeekBack => PlayCommand::Seek {
+                forward: false,
+                by: SEEK_STEP,
+            },
+            Command::SeekEnd => PlayCommand::End,
+            Command::Stop | Command::Launch | Command::BackToPicker => return Some(Effect::None),
+            _ => return None,
+        };
+        Some(Effect::Play(play))
     }
 
     fn apply_picker(&mut self, command: Command) -> Effect {

@@ -23,7 +23,8 @@ use crate::archive::short_identity;
 use crate::record::ErrorClass;
 use crate::text::inert;
 
-use super::keys::{Scope, Tab, KEYS};
+use super::keys::{in_replay, replay_only, Binding, InReplay, Scope, Tab, KEYS};
+use super::replay::ReplayView;
 use super::state::{App, Phase, Screen};
 use super::theme::Badge;
 
@@ -104,6 +105,7 @@ fn clock(elapsed: Duration) -> String {
 
 fn render_header(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) {
     let (state, badge) = match &app.phase {
+        _ if app.replay.is_some() => ("REPLAY", Badge::Replay),
         Phase::Running if app.paused => ("PAUSED", Badge::Paused),
         Phase::Running => ("LIVE", Badge::Live),
         Phase::Stopping => ("STOPPING", Badge::Stopping),
@@ -122,9 +124,43 @@ fn render_header(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) {
         Span::raw(format!("target {} · ", inert(&app.targets.join(", ")))),
         Span::raw(format!("id {identity} · ")),
         Span::styled(format!(" {state} "), app.theme.badge(badge)),
-        Span::raw(format!(" {}", clock(elapsed))),
     ]);
+    let line = match &app.replay {
+        Some(replay) => replay_status(line, app, replay, elapsed),
+        None => {
+            let mut line = line;
+            line.spans.push(Span::raw(format!(" {}", clock(elapsed))));
+            line
+        }
+    };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A replay's header goes on with where playback is, of how long, at what speed, and
+/// whether the session was cut short.
+fn replay_status<'a>(
+    mut line: Line<'a>,
+    app: &App,
+    replay: &ReplayView,
+    elapsed: Duration,
+) -> Line<'a> {
+    // Said first: the header is cut on the right in a narrow terminal.
+    if replay.unfinished {
+        line.spans
+            .push(Span::styled(" unfinished", app.theme.warning));
+    }
+    let state = &replay.state;
+    let mut status = format!(" {} / {}", clock(elapsed), clock(state.end));
+    if let Some(speed) = replay.speed {
+        status.push_str(&format!(" · ×{speed}"));
+    }
+    if elapsed >= state.end {
+        status.push_str(" · end");
+    } else if state.paused {
+        status.push_str(" · paused");
+    }
+    line.spans.push(Span::raw(status));
+    line
 }
 
 fn render_progress(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) {
@@ -226,6 +262,20 @@ pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// the screen.
 fn render_help(frame: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
+    if app.replay.is_some() {
+        let inert: Vec<String> = KEYS
+            .iter()
+            .filter(|b| b.scope == Scope::Live && in_replay(b.command) == InReplay::Inert)
+            .map(|b| b.key_label())
+            .collect();
+        lines.push(Line::from(Span::styled(
+            format!(
+                " a replay: no calls are sent; {} do nothing here",
+                inert.join(", ")
+            ),
+            app.theme.warning,
+        )));
+    }
     let scopes = [
         Scope::Global,
         Scope::Live,
@@ -241,11 +291,17 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
             format!(" {}", scope.title()),
             app.theme.accent.add_modifier(Modifier::BOLD),
         )));
-        for b in KEYS.iter().filter(|b| b.scope == scope) {
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {:<7}", b.key_label()), app.theme.title),
-                Span::raw(b.help),
-            ]));
+        let shown = |b: &&Binding| app.replay.is_some() || !replay_only(b.command);
+        for b in KEYS.iter().filter(|b| b.scope == scope).filter(shown) {
+            let key = Span::styled(format!("  {:<7}", b.key_label()), app.theme.title);
+            let help = match app.replay.map(|_| in_replay(b.command)) {
+                None | Some(InReplay::Same) => Span::raw(b.help),
+                Some(InReplay::Instead(help)) => Span::raw(help),
+                Some(InReplay::Inert) => {
+                    Span::styled(format!("{} (not in a replay)", b.help), app.theme.muted)
+                }
+            };
+            lines.push(Line::from(vec![key, help]));
         }
     }
     let height = (lines.len() as u16 + 2).min(area.height);
