@@ -357,7 +357,8 @@ pub fn sessions_table(dir: &Path, listing: &crate::archive::SessionList) -> Stri
 }
 
 /// `0.950 mean modal share, 3/5 identical` from a closing record's summary.
-fn consistency(summary: &Value) -> String {
+/// The consistency column of `reprise sessions`, from a closing record's summary.
+pub fn consistency(summary: &Value) -> String {
     let items: Vec<&Value> = summary["targets"]
         .as_array()
         .into_iter()

@@ -52,6 +52,14 @@ pub enum Command {
     Backspace,
     CommitEdit,
     CancelEdit,
+    /// Picker: the data directory's saved sessions.
+    Browse,
+    /// Sessions list: mark or unmark the selected session for compare.
+    Mark,
+    /// Sessions list: compare the two marked sessions.
+    Compare,
+    /// A session opened from the list: back to the list.
+    BackToSessions,
 }
 
 /// The live view's tabs.
@@ -87,6 +95,10 @@ pub enum Mode {
     Reader,
     Help,
     Confirm,
+    /// The list of saved sessions.
+    Sessions,
+    /// Reading the comparison of two saved sessions.
+    Compared,
 }
 
 /// A group of bindings, as the help overlay shows them.
@@ -102,6 +114,8 @@ pub enum Scope {
     Reader,
     Help,
     Confirm,
+    Sessions,
+    Compared,
 }
 
 impl Scope {
@@ -115,6 +129,8 @@ impl Scope {
             Scope::Reader => "reading an output",
             Scope::Help => "this help",
             Scope::Confirm => "quit prompt",
+            Scope::Sessions => "saved sessions",
+            Scope::Compared => "comparing two sessions",
         }
     }
 
@@ -129,6 +145,8 @@ impl Scope {
             Scope::Reader => mode == Mode::Reader,
             Scope::Help => mode == Mode::Help,
             Scope::Confirm => mode == Mode::Confirm,
+            Scope::Sessions => mode == Mode::Sessions,
+            Scope::Compared => mode == Mode::Compared,
         }
     }
 
@@ -190,7 +208,7 @@ impl Binding {
     }
 }
 
-use Scope::{Confirm, Diff, Edit, Global, Help, Live, Picker, Reader};
+use Scope::{Compared, Confirm, Diff, Edit, Global, Help, Live, Picker, Reader, Sessions};
 
 pub const KEYS: &[Binding] = &[
     ch(
@@ -254,6 +272,12 @@ pub const KEYS: &[Binding] = &[
         'w',
         Command::Save,
         "save the edited protocol to your protocol directory",
+    ),
+    ch(
+        Picker,
+        'o',
+        Command::Browse,
+        "open a saved session (the data directory's sessions)",
     ),
     key(
         Edit,
@@ -373,6 +397,12 @@ pub const KEYS: &[Binding] = &[
         Command::BackToPicker,
         "back to the protocol picker and editor",
     ),
+    ch(
+        Live,
+        'b',
+        Command::BackToSessions,
+        "replay opened from the sessions list: back to it (as Esc)",
+    ),
     key(
         Diff,
         KeyCode::Up,
@@ -451,6 +481,82 @@ pub const KEYS: &[Binding] = &[
         Command::SelectDown,
         "scroll the help down",
     ),
+    key(
+        Sessions,
+        KeyCode::Up,
+        "↑",
+        Command::SelectUp,
+        "select the newer session",
+    ),
+    key(
+        Sessions,
+        KeyCode::Down,
+        "↓",
+        Command::SelectDown,
+        "select the older session",
+    ),
+    key(
+        Sessions,
+        KeyCode::Enter,
+        "Enter",
+        Command::Activate,
+        "open the selected session in the dashboard",
+    ),
+    key(
+        Sessions,
+        KeyCode::Char(' '),
+        "Space",
+        Command::Mark,
+        "mark or unmark the session for compare (two at most)",
+    ),
+    ch(
+        Sessions,
+        'c',
+        Command::Compare,
+        "compare the two marked sessions",
+    ),
+    key(
+        Sessions,
+        KeyCode::Esc,
+        "Esc",
+        Command::CloseOverlay,
+        "leave the list for the protocol picker",
+    ),
+    key(
+        Compared,
+        KeyCode::Up,
+        "↑",
+        Command::SelectUp,
+        "scroll the comparison up a line",
+    ),
+    key(
+        Compared,
+        KeyCode::Down,
+        "↓",
+        Command::SelectDown,
+        "scroll the comparison down a line",
+    ),
+    key(
+        Compared,
+        KeyCode::PageUp,
+        "PgUp",
+        Command::PageUp,
+        "scroll the comparison up a page",
+    ),
+    key(
+        Compared,
+        KeyCode::PageDown,
+        "PgDn",
+        Command::PageDown,
+        "scroll the comparison down a page",
+    ),
+    key(
+        Compared,
+        KeyCode::Esc,
+        "Esc",
+        Command::CloseOverlay,
+        "back to the sessions list",
+    ),
     ch(
         Confirm,
         'y',
@@ -481,7 +587,7 @@ pub enum InReplay {
 pub fn replay_only(command: Command) -> bool {
     matches!(
         command,
-        Command::SeekForward | Command::SeekBack | Command::SeekEnd
+        Command::SeekForward | Command::SeekBack | Command::SeekEnd | Command::BackToSessions
     )
 }
 
@@ -593,6 +699,8 @@ mod tests {
                 Reader => Mode::Reader,
                 Help => Mode::Help,
                 Confirm => Mode::Confirm,
+                Sessions => Mode::Sessions,
+                Compared => Mode::Compared,
             };
             assert_eq!(
                 command_for(&event, mode),

@@ -7,6 +7,7 @@
 //! - `theme`: colours and glyphs, resolved once;
 //! - `view`: drawing, a pure function of the state and the clock.
 
+pub mod browser;
 pub mod diff;
 pub mod keys;
 pub mod picker;
@@ -248,14 +249,7 @@ async fn drive_from<B: ratatui::backend::Backend>(
             start_campaign(&mut app, &mut running, &mut last, Ok(*spec));
         }
         Source::Campaign(None) => {}
-        Source::Replay(playback) => {
-            app.live = Arc::clone(&playback.live.borrow());
-            if let Some(view) = app.replay.as_mut() {
-                view.state = *playback.state.borrow();
-            }
-            app.refresh();
-            replaying = Some(playback);
-        }
+        Source::Replay(playback) => replaying = Some(show_replay(&mut app, playback)),
     }
     let mut campaign_started = Instant::now();
     let mut frozen_elapsed = Duration::ZERO;
@@ -432,6 +426,35 @@ async fn drive_from<B: ratatui::backend::Backend>(
                     start_campaign(&mut app, &mut running, &mut last, Ok(spec));
                 }
             }
+            Effect::Browse => {
+                // Leaving a replay ends its playback (dropping it stops the task).
+                replaying = None;
+                let dir = app
+                    .sessions_dir
+                    .clone()
+                    .or_else(crate::archive::default_dir);
+                let listing = match &dir {
+                    Some(d) => crate::archive::list_sessions(d)
+                        .map_err(|e| format!("{}: cannot list sessions: {e}", d.display())),
+                    None => Err("no data directory for sessions on this platform".into()),
+                };
+                app.show_sessions(dir, listing);
+            }
+            Effect::OpenSession(path) => {
+                if running.is_none() {
+                    match replay::open(&path) {
+                        Ok(opened) => {
+                            app.open_browsed(opened.app(None));
+                            replaying = Some(show_replay(&mut app, opened.play(None)));
+                        }
+                        Err(e) => app.browser.message = Some(e.to_string()),
+                    }
+                }
+            }
+            Effect::Compare(a, b) => {
+                app.browser
+                    .show_comparison(browser::compare_archives(&a, &b));
+            }
             Effect::Exit => break,
         }
     }
@@ -447,6 +470,16 @@ async fn drive_from<B: ratatui::backend::Backend>(
         Some(e) => Err(TuiError::Terminal(e)),
         None => Ok(outcome),
     }
+}
+
+/// The app shows `playback`'s current state at once; the loop then follows it.
+fn show_replay(app: &mut App, playback: replay::Playback) -> replay::Playback {
+    app.live = Arc::clone(&playback.live.borrow());
+    if let Some(view) = app.replay.as_mut() {
+        view.state = *playback.state.borrow();
+    }
+    app.refresh();
+    playback
 }
 
 fn planned_calls(protocol: &crate::protocol::Protocol) -> u64 {
@@ -541,6 +574,8 @@ mod snapshots;
 #[cfg(test)]
 mod testing;
 
+#[cfg(test)]
+mod browse_tests;
 #[cfg(test)]
 mod inert_tests;
 #[cfg(test)]

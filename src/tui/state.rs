@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::analysis::{ItemSnapshot, Snapshot};
 
+use super::browser::{BrowserEffect, BrowserState};
 use super::diff::DiffState;
 use super::keys::{Command, Mode, Tab};
 use super::picker::{PickerEffect, PickerState};
@@ -48,6 +49,12 @@ pub enum Effect {
     Relaunch,
     /// Tell the playback of a saved session (pause, seek).
     Play(PlayCommand),
+    /// Show the saved sessions (listing the data directory again).
+    Browse,
+    /// Open this saved session in the dashboard, as `reprise open` does.
+    OpenSession(PathBuf),
+    /// Compare two saved sessions, as `reprise compare A B` does.
+    Compare(PathBuf, PathBuf),
 }
 
 /// Which screen is up.
@@ -55,6 +62,8 @@ pub enum Effect {
 pub enum Screen {
     Picker,
     Live,
+    /// The saved sessions (and their comparison).
+    Sessions,
 }
 
 /// Reading one cluster's text in full.
@@ -98,6 +107,10 @@ pub struct App {
     pub target: usize,
     /// A saved session played back (`reprise open`): no campaign runs, nothing can launch.
     pub replay: Option<ReplayView>,
+    /// The saved sessions list.
+    pub browser: BrowserState,
+    /// The replay shown was opened from the sessions list: `b` and Esc go back there.
+    pub browsed: bool,
 }
 
 impl App {
@@ -126,6 +139,8 @@ impl App {
             item: 0,
             target: 0,
             replay: None,
+            browser: BrowserState::default(),
+            browsed: false,
         }
     }
 
@@ -143,10 +158,40 @@ impl App {
         let theme = std::mem::take(&mut self.theme);
         let picker = std::mem::take(&mut self.picker);
         let sessions_dir = self.sessions_dir.take();
+        let browser = std::mem::take(&mut self.browser);
         *self = App::new(protocol, targets, planned_calls);
         self.theme = theme;
         self.picker = picker;
         self.sessions_dir = sessions_dir;
+        self.browser = browser;
+    }
+
+    /// A saved session opened from the list: `opened` (from [`super::replay::Opened::app`])
+    /// with this app's theme, picker, sessions directory and list.
+    pub fn open_browsed(&mut self, opened: App) {
+        let theme = std::mem::take(&mut self.theme);
+        let picker = std::mem::take(&mut self.picker);
+        let sessions_dir = self.sessions_dir.take();
+        let browser = std::mem::take(&mut self.browser);
+        *self = opened;
+        self.theme = theme;
+        self.picker = picker;
+        self.sessions_dir = sessions_dir;
+        self.browser = browser;
+        self.browsed = true;
+    }
+
+    /// The sessions list, with a fresh listing of `dir` (or why there is none).
+    pub fn show_sessions(
+        &mut self,
+        dir: Option<PathBuf>,
+        listing: Result<crate::archive::SessionList, String>,
+    ) {
+        self.screen = Screen::Sessions;
+        self.replay = None;
+        self.browsed = false;
+        self.reader = None;
+        self.browser.load(dir, listing);
     }
 
     pub fn mode(&self) -> Mode {
@@ -156,6 +201,12 @@ impl App {
             Mode::Help
         } else if self.screen == Screen::Picker {
             self.picker.mode()
+        } else if self.screen == Screen::Sessions {
+            if self.browser.compared.is_some() {
+                Mode::Compared
+            } else {
+                Mode::Sessions
+            }
         } else if self.reader.is_some() {
             Mode::Reader
         } else if self.tab == Tab::Diff {
@@ -225,10 +276,17 @@ impl App {
         if self.screen == Screen::Picker {
             return self.apply_picker(command);
         }
+        if self.screen == Screen::Sessions {
+            return self.apply_sessions(command);
+        }
         match command {
             Command::ToggleHelp => {
                 self.help = true;
                 self.help_scroll = 0;
+            }
+            // Nothing to close: Esc leaves a replay opened from the list.
+            Command::CloseOverlay if self.browsed && self.reader.is_none() => {
+                return Effect::Browse;
             }
             Command::CloseOverlay => {
                 self.help = false;
@@ -385,6 +443,8 @@ impl App {
             },
             Command::SeekEnd => PlayCommand::End,
             Command::Stop | Command::Launch | Command::BackToPicker => return Some(Effect::None),
+            Command::BackToSessions if self.browsed => return Some(Effect::Browse),
+            Command::BackToSessions => return Some(Effect::None),
             _ => return None,
         };
         Some(Effect::Play(play))
@@ -397,11 +457,29 @@ impl App {
                 self.help_scroll = 0;
             }
             Command::Quit | Command::Interrupt => return Effect::Exit,
+            Command::Browse if self.picker.mode() == Mode::Picker => return Effect::Browse,
             _ => {
                 if let PickerEffect::Launch(protocol) = self.picker.apply(command) {
                     return Effect::Launch(protocol);
                 }
             }
+        }
+        Effect::None
+    }
+
+    fn apply_sessions(&mut self, command: Command) -> Effect {
+        match command {
+            Command::ToggleHelp => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            Command::Quit | Command::Interrupt => return Effect::Exit,
+            _ => match self.browser.apply(command) {
+                BrowserEffect::None => {}
+                BrowserEffect::Leave => self.screen = Screen::Picker,
+                BrowserEffect::Open(path) => return Effect::OpenSession(path),
+                BrowserEffect::Compare(a, b) => return Effect::Compare(a, b),
+            },
         }
         Effect::None
     }
@@ -451,6 +529,7 @@ fn item_in(live: &Live, target: usize, item: usize) -> Option<&ItemSnapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn quit_asks_while_running_and_waits_for_the_close() {
@@ -501,5 +580,80 @@ mod tests {
         assert!(matches!(app.apply(Command::Launch), Effect::None));
         app.session_closed(Phase::Finished { completed: true });
         assert!(matches!(app.apply(Command::Launch), Effect::Relaunch));
+    }
+    fn listed(names: &[&str]) -> crate::archive::SessionList {
+        let info = |name: &&str| crate::archive::SessionInfo {
+            path: PathBuf::from(name),
+            started_at: format!("2026-01-0{}T00:00:00Z", name.len() % 9 + 1),
+            protocol_name: None,
+            identity: "id".into(),
+            records: 1,
+            outcome: None,
+            ended_at: None,
+            summary: None,
+        };
+        crate::archive::SessionList {
+            sessions: names.iter().map(info).collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_browser_opens_compares_and_esc_walks_back_to_the_picker() {
+        let mut app = App::picker(PickerState::default());
+        assert!(matches!(app.apply(Command::Browse), Effect::Browse));
+        app.show_sessions(None, Ok(listed(&["a", "bb"])));
+        assert_eq!(app.mode(), Mode::Sessions);
+        // Newest first: "bb" started later.
+        assert!(
+            matches!(app.apply(Command::Activate), Effect::OpenSession(p) if p == Path::new("bb"))
+        );
+        app.apply(Command::Mark);
+        app.apply(Command::SelectDown);
+        app.apply(Command::Mark);
+        assert!(matches!(
+            app.apply(Command::Compare),
+            Effect::Compare(a, b) if a == Path::new("bb") && b == Path::new("a")
+        ));
+        app.browser.show_comparison(Ok("verdict: same".into()));
+        assert_eq!(app.mode(), Mode::Compared);
+        app.apply(Command::CloseOverlay);
+        assert_eq!(app.mode(), Mode::Sessions);
+        app.apply(Command::CloseOverlay);
+        assert_eq!(app.screen, Screen::Picker);
+        assert!(matches!(app.apply(Command::Quit), Effect::Exit));
+    }
+
+    #[test]
+    fn b_and_esc_leave_a_replay_for_the_list_only_when_opened_from_it() {
+        let replay = ReplayView {
+            unfinished: false,
+            speed: None,
+            state: super::super::replay::PlayState {
+                position: std::time::Duration::ZERO,
+                at: std::time::Instant::now(),
+                speed: 1.0,
+                paused: true,
+                end: std::time::Duration::ZERO,
+            },
+        };
+        let mut opened = App::new("p".into(), vec![], 1);
+        opened.phase = Phase::Finished { completed: true };
+        opened.replay = Some(replay);
+        // `reprise open`: nothing to go back to.
+        assert!(matches!(
+            opened.apply(Command::BackToSessions),
+            Effect::None
+        ));
+        assert!(matches!(opened.apply(Command::CloseOverlay), Effect::None));
+        let mut app = App::picker(PickerState::default());
+        app.sessions_dir = Some(PathBuf::from("dir"));
+        app.open_browsed(opened);
+        assert_eq!(app.sessions_dir, Some(PathBuf::from("dir")));
+        assert!(matches!(app.apply(Command::BackToSessions), Effect::Browse));
+        assert!(matches!(app.apply(Command::CloseOverlay), Effect::Browse));
+        // A live campaign has no list to go back to.
+        let mut live = App::new("p".into(), vec![], 1);
+        assert!(matches!(live.apply(Command::BackToSessions), Effect::None));
     }
 }

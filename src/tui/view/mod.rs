@@ -8,6 +8,7 @@ mod diff;
 mod heatmap;
 mod overview;
 mod picker;
+mod sessions;
 mod timing;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,8 @@ pub fn render(frame: &mut Frame, app: &App, elapsed: Duration) {
     }
     if app.screen == Screen::Picker {
         picker::render(frame, area, app);
+    } else if app.screen == Screen::Sessions {
+        sessions::render(frame, area, app);
     } else {
         let [header, progress, body, footer] = Layout::vertical([
             Constraint::Length(1),
@@ -283,6 +286,8 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
         Scope::Reader,
         Scope::Picker,
         Scope::Edit,
+        Scope::Sessions,
+        Scope::Compared,
         Scope::Help,
         Scope::Confirm,
     ];

@@ -326,7 +326,10 @@ fn hint_line(picker: &PickerState) -> String {
             key(Edit, Command::CancelEdit)
         )
     } else if picker.focus == Focus::List {
-        format!(" {enter} launch · {tab} edit the fields · {save} save · {help} keys · {quit} quit")
+        format!(
+            " {enter} launch · {tab} edit the fields · {save} save · {} sessions · {help} keys · {quit} quit",
+            key(Picker, Command::Browse)
+        )
     } else {
         format!(
             " ↑/↓ field · {enter} edit · {} launch · {save} save · {tab} list · {help} keys · {quit} quit",
