@@ -244,6 +244,8 @@ async fn drive_from<B: ratatui::backend::Backend>(
     let mut last: Option<Relaunch> = None;
     let mut running: Option<Running> = None;
     let mut replaying: Option<replay::Playback> = None;
+    // Reading, verifying and analysing two archives takes a while on large ones: off the loop.
+    let mut comparing: Option<tokio::task::JoinHandle<Result<String, String>>> = None;
     match source {
         Source::Campaign(Some(spec)) => {
             start_campaign(&mut app, &mut running, &mut last, Ok(*spec));
@@ -375,6 +377,14 @@ async fn drive_from<B: ratatui::backend::Backend>(
                 dirty = true;
                 Effect::None
             },
+            joined = compared(&mut comparing) => {
+                comparing = None;
+                let result = joined
+                    .unwrap_or_else(|e| Err(format!("the comparison failed: {e}")));
+                app.browser.show_comparison(result);
+                dirty = true;
+                Effect::None
+            },
             // Ticks advance the clock and flush a frame held back by the rate limit; with
             // neither to do (a closed campaign on screen), the loop sleeps until a key.
             _ = tick.tick(), if ticking || dirty => {
@@ -452,8 +462,12 @@ async fn drive_from<B: ratatui::backend::Backend>(
                 }
             }
             Effect::Compare(a, b) => {
-                app.browser
-                    .show_comparison(browser::compare_archives(&a, &b));
+                if comparing.is_none() {
+                    app.browser.message = Some("comparing…".into());
+                    comparing = Some(tokio::task::spawn_blocking(move || {
+                        browser::compare_archives(&a, &b)
+                    }));
+                }
             }
             Effect::Exit => break,
         }
@@ -545,6 +559,16 @@ async fn session_event(running: &mut Option<Running>) -> SessionEvent {
         Some(start) = r.start.recv() => SessionEvent::Start(start),
         Ok(()) = r.live.changed() => SessionEvent::Live(Arc::clone(&r.live.borrow_and_update())),
         joined = &mut r.task => SessionEvent::Closed(joined),
+    }
+}
+
+/// The comparison under way, once done; never resolves without one.
+async fn compared(
+    comparing: &mut Option<tokio::task::JoinHandle<Result<String, String>>>,
+) -> Result<Result<String, String>, tokio::task::JoinError> {
+    match comparing {
+        Some(task) => task.await,
+        None => std::future::pending().await,
     }
 }
 
