@@ -5,10 +5,12 @@
 
 #[path = "support/messages_server.rs"]
 mod messages_server;
+#[path = "support/scripted.rs"]
+mod scripted;
 
 use std::time::Duration;
 
-use messages_server::{error_body, transcript, whole_message, Canned, Server, REQUEST_ID};
+use messages_server::{error_body, transcript, whole, whole_message, Canned, Server, REQUEST_ID};
 use reprise::protocol::Params;
 use reprise::providers::anthropic::AnthropicBackend;
 use reprise::providers::http::Settings;
@@ -110,7 +112,7 @@ async fn a_whole_reply_round_trip_pins_the_request_and_the_reply() {
 #[tokio::test]
 async fn a_stream_is_reassembled_with_usage_and_ttft() {
     let server = Server::start(
-        vec![Canned::Events {
+        vec![Canned::Stream {
             chunks: transcript(),
             cut: false,
         }],
@@ -146,14 +148,6 @@ async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut Settings)) -> CallFa
     assert!(!f.message.contains('\n'), "{}", f.message);
     assert_eq!(server.received().len(), 1, "exactly one attempt");
     f
-}
-
-fn whole(status: u16, headers: Vec<(&'static str, &'static str)>, body: String) -> Canned {
-    Canned::Whole {
-        status,
-        headers,
-        body,
-    }
 }
 
 #[tokio::test]
@@ -265,7 +259,7 @@ async fn an_error_event_after_the_status_is_never_retried() {
         "event: error\ndata: {}\n\n",
         error_body("overloaded_error", "Overloaded")
     ));
-    let f = failure_of(Canned::Events { chunks, cut: false }, |_| {}).await;
+    let f = failure_of(Canned::Stream { chunks, cut: false }, |_| {}).await;
     assert_eq!(f.class, ErrorClass::Server);
     assert!(f.after_first_byte);
     assert_eq!(
@@ -290,7 +284,7 @@ async fn a_malformed_body_is_malformed() {
     );
 
     let f = failure_of(
-        Canned::Events {
+        Canned::Stream {
             chunks: vec!["event: message_start\ndata: {\"type\": \"message_start\", \n\n".into()],
             cut: false,
         },
@@ -320,7 +314,7 @@ async fn a_cut_stream_is_truncated_never_a_success() {
     let mut chunks = transcript();
     chunks.truncate(4);
     let f = failure_of(
-        Canned::Events {
+        Canned::Stream {
             chunks: chunks.clone(),
             cut: true,
         },
@@ -340,7 +334,7 @@ async fn a_cut_stream_is_truncated_never_a_success() {
     let mut all_but_stop = transcript();
     all_but_stop.pop();
     let f = failure_of(
-        Canned::Events {
+        Canned::Stream {
             chunks: all_but_stop,
             cut: false,
         },
@@ -357,7 +351,7 @@ async fn a_cut_stream_is_truncated_never_a_success() {
 #[tokio::test]
 async fn a_slow_first_byte_times_out() {
     let started = std::time::Instant::now();
-    let f = failure_of(Canned::Slow(Duration::from_secs(5)), |s| {
+    let f = failure_of(messages_server::slow(Duration::from_secs(5)), |s| {
         s.timeouts.first_byte = Duration::from_millis(200);
     })
     .await;

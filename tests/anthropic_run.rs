@@ -4,23 +4,17 @@
 
 #[path = "support/messages_server.rs"]
 mod messages_server;
+#[path = "support/scripted.rs"]
+mod scripted;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use messages_server::{error_body, transcript, Canned, Server, REQUEST_ID};
+use messages_server::{error_body, transcript, whole, Canned, Server, REQUEST_ID};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-ant-test-FAKEKEY-51c0de";
 const BIN: &str = env!("CARGO_BIN_EXE_reprise");
-
-fn whole(status: u16, headers: Vec<(&'static str, &'static str)>, body: String) -> Canned {
-    Canned::Whole {
-        status,
-        headers,
-        body,
-    }
-}
 
 const PROTOCOL: &str = r#"
 [protocol]
@@ -86,7 +80,7 @@ fn assert_no_key(archive: &str, out: &Output) {
 async fn reprise_run_against_a_configured_server_archives_what_was_served() {
     let server = Server::start_with_models(
         vec![],
-        Some(Canned::Events {
+        Some(Canned::Stream {
             chunks: transcript(),
             cut: false,
         }),
@@ -209,7 +203,7 @@ async fn overloaded_and_rate_limited_calls_are_retried_as_configured() {
                 error_body("rate_limit_error", "Slow down."),
             ),
         ],
-        Some(Canned::Events {
+        Some(Canned::Stream {
             chunks: transcript(),
             cut: false,
         }),

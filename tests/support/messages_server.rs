@@ -1,155 +1,80 @@
-//! A loopback Anthropic Messages server for tests: records each request it receives and
-//! replays canned answers (whole bodies, named-event streams that may be cut, stalls), with
+//! A loopback Anthropic Messages server for tests, on the scripted core (tests/support/
+//! scripted.rs): canned whole bodies, named-event streams that may be cut, stalls, with
 //! Anthropic's `request-id` header on every answer.
 #![allow(dead_code)] // each test crate uses part of it
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
+
+pub use super::scripted::{Canned, Received};
+use super::scripted::{Options, Scripted};
 
 pub const REQUEST_ID: &str = "req_011CTest";
 
-/// What the loopback server answers to one request.
+/// The loopback Messages API: every answer carries Anthropic's `request-id` header.
 #[derive(Clone)]
-pub enum Canned {
-    /// A status, extra headers and a body, all at once.
-    Whole {
-        status: u16,
-        headers: Vec<(&'static str, &'static str)>,
-        body: String,
-    },
-    /// An event stream sent in these chunks; `cut` drops the connection after them.
-    Events { chunks: Vec<String>, cut: bool },
-    /// Nothing for this long, then a whole message.
-    Slow(Duration),
-}
-
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub path: String,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-#[derive(Default)]
-struct Script {
-    queue: VecDeque<Canned>,
-    /// Answers every request once the queue is empty.
-    otherwise: Option<Canned>,
-    received: Vec<Received>,
-}
-
-#[derive(Clone)]
-pub struct Server {
-    pub addr: SocketAddr,
-    script: Arc<Mutex<Script>>,
-}
+pub struct Server(Scripted);
 
 impl Server {
     /// Every request, model lookups included, answered from the script.
     pub async fn start(queue: Vec<Canned>, otherwise: Option<Canned>) -> Server {
-        Server::start_inner(queue, otherwise, false).await
+        Server::start_inner(queue, otherwise, None).await
     }
 
     /// As `start`, but model lookups (the pre-flight check of `reprise run`) are answered
     /// "it exists" outside the script, so a campaign runs into what the script answers.
     pub async fn start_with_models(queue: Vec<Canned>, otherwise: Option<Canned>) -> Server {
-        Server::start_inner(queue, otherwise, true).await
+        Server::start_inner(queue, otherwise, Some(model_lookup)).await
     }
 
-    async fn start_inner(queue: Vec<Canned>, otherwise: Option<Canned>, models: bool) -> Server {
-        let script = Arc::new(Mutex::new(Script {
-            queue: queue.into(),
-            otherwise,
-            received: Vec::new(),
-        }));
-        let mut app = axum::Router::new();
-        if models {
-            app = app.route(
-                "/v1/models/{model}",
-                axum::routing::get(
-                    |axum::extract::Path(model): axum::extract::Path<String>| async move {
-                        axum::Json(json!({"type": "model", "id": model}))
-                    },
-                ),
-            );
-        }
-        let app = app.fallback(answer).with_state(script.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Server { addr, script }
+    async fn start_inner(
+        queue: Vec<Canned>,
+        otherwise: Option<Canned>,
+        outside: Option<fn(&str, &str) -> Option<Value>>,
+    ) -> Server {
+        let options = Options {
+            stream_type: "text/event-stream; charset=utf-8",
+            headers: vec![("request-id", REQUEST_ID)],
+            outside,
+        };
+        Server(Scripted::start(queue, otherwise, options).await)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("http://{}/v1", self.0.addr)
     }
 
     pub fn received(&self) -> Vec<Received> {
-        self.script.lock().unwrap().received.clone()
+        self.0.received()
     }
 }
 
-async fn answer(State(script): State<Arc<Mutex<Script>>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let canned = {
-        let mut s = script.lock().unwrap();
-        s.received.push(Received {
-            path: parts.uri.path().to_string(),
-            headers: parts.headers,
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        });
-        s.queue.pop_front().or_else(|| s.otherwise.clone())
-    };
-    let r = Response::builder().header("request-id", REQUEST_ID);
-    match canned.unwrap_or(Canned::Whole {
-        status: 599,
-        headers: vec![],
-        body: "script exhausted".into(),
-    }) {
-        Canned::Whole {
-            status,
-            headers,
-            body,
-        } => {
-            let mut r = r.status(StatusCode::from_u16(status).unwrap());
-            if !headers.iter().any(|(k, _)| *k == "content-type") {
-                r = r.header("content-type", "application/json");
-            }
-            for (k, v) in headers {
-                r = r.header(k, v);
-            }
-            r.body(Body::from(body)).unwrap()
-        }
-        Canned::Events { chunks, cut } => {
-            let sent = stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c))));
-            // The cut comes after the client has read what was sent, as a dropped link would.
-            let end = stream::once(async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Err(std::io::Error::other("cut"))
-            })
-            .filter(move |_| std::future::ready(cut));
-            r.header("content-type", "text/event-stream; charset=utf-8")
-                .body(Body::from_stream(sent.chain(end)))
-                .unwrap()
-        }
-        Canned::Slow(wait) => {
-            tokio::time::sleep(wait).await;
-            r.header("content-type", "application/json")
-                .body(Body::from(whole_message().to_string()))
-                .unwrap()
-        }
+/// `GET /v1/models/{model}`: the model exists.
+fn model_lookup(method: &str, path: &str) -> Option<Value> {
+    let model = path.strip_prefix("/v1/models/")?;
+    (method == "GET").then(|| json!({"type": "model", "id": model}))
+}
+
+/// Nothing for `wait`, then "Paris." whole.
+pub fn slow(wait: Duration) -> Canned {
+    Canned::Slow(wait, Box::new(Canned::json(200, &whole_message())))
+}
+
+/// A status, extra headers and a body.
+pub fn whole(status: u16, headers: Vec<(&'static str, &'static str)>, body: String) -> Canned {
+    Canned::Whole {
+        status,
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect(),
+        body,
     }
 }
 
