@@ -70,3 +70,31 @@ proptest! {
         assert_inert(&frame(&app, 100, 30, Duration::ZERO), "a failed session")?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The session browser and the comparison view show what archives say about themselves.
+    #[test]
+    fn no_saved_session_draws_a_control_character(text in hostile(), other in hostile()) {
+        use crate::archive::{SessionInfo, SessionList};
+        let session = |name: &str| SessionInfo {
+            path: format!("/tmp/{name}.jsonl").into(),
+            started_at: name.to_string(),
+            protocol_name: Some(name.to_string()),
+            identity: name.to_string(),
+            records: 3,
+            outcome: None,
+            ended_at: Some(name.to_string()),
+            summary: None,
+        };
+        let mut app = super::state::App::new(text.clone(), vec![], 0);
+        let listing = SessionList { sessions: vec![session(&text), session(&other)], skipped: vec![] };
+        app.show_sessions(Some(text.clone().into()), Ok(listing));
+        assert_inert(&frame(&app, 100, 30, Duration::ZERO), "the session list")?;
+        app.browser.show_comparison(Err(other.clone()));
+        assert_inert(&frame(&app, 100, 30, Duration::ZERO), "a comparison that failed")?;
+        app.browser.show_comparison(Ok(format!("{text}\n{other}")));
+        assert_inert(&frame(&app, 100, 30, Duration::ZERO), "a comparison")?;
+    }
+}
