@@ -4,6 +4,8 @@
 
 #[path = "support/messages_server.rs"]
 mod messages_server;
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/scripted.rs"]
 mod scripted;
 
@@ -40,40 +42,19 @@ model = "claude-test"
 
 /// `reprise run --json` with `config` as config.toml and the protocol naming `provider`.
 async fn run_reprise(dir: &Path, config: &str, provider: &str, env: &[(&str, &str)]) -> Output {
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::write(dir.join("config").join("config.toml"), config).unwrap();
-    let protocol = dir.join("run.toml");
-    std::fs::write(&protocol, PROTOCOL.replace("PROVIDER", provider)).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", &protocol.display().to_string(), "--json"])
-        .env("REPRISE_CONFIG_DIR", dir.join("config"))
-        .env("REPRISE_DATA_DIR", dir.join("data"))
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("ANTHROPIC_BASE_URL")
-        .envs(env.iter().copied());
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn archive_text(dir: &Path) -> String {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(dir.join("data").join("sessions")).unwrap() {
-        text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
-    }
-    text
+    let protocol = PROTOCOL.replace("PROVIDER", provider);
+    run::run_reprise(
+        dir,
+        config,
+        &protocol,
+        &["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"],
+        env,
+    )
+    .await
 }
 
 fn assert_no_key(archive: &str, out: &Output) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for (what, text) in [
-        ("archive", archive),
-        ("stdout", &stdout),
-        ("stderr", &stderr),
-    ] {
-        assert!(!text.contains(KEY), "the key leaked into {what}");
-    }
+    run::assert_no_key(KEY, archive, out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +84,7 @@ async fn reprise_run_against_a_configured_server_archives_what_was_served() {
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["targets"][0]["items"][0]["ok"], 3);
 
-    let archive = archive_text(dir.path());
+    let archive = run::archive_lines(dir.path()).0;
     let lines: Vec<Value> = archive
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -166,7 +147,7 @@ async fn the_built_in_provider_reads_its_key_and_archives_failures_without_it() 
     let out = run_reprise(dir.path(), "", "anthropic", &env).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    let archive = archive_text(dir.path());
+    let archive = run::archive_lines(dir.path()).0;
     assert_eq!(archive.matches(r#""class":"auth""#).count(), 3, "{archive}");
     assert_no_key(&archive, &out);
     assert_eq!(server.received().len(), 3);
@@ -224,7 +205,7 @@ async fn overloaded_and_rate_limited_calls_are_retried_as_configured() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let archive = archive_text(dir.path());
+    let archive = run::archive_lines(dir.path()).0;
     let calls: Vec<Value> = archive
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

@@ -4,17 +4,18 @@
 
 #[path = "support/gemini_server.rs"]
 mod gemini_server;
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/scripted.rs"]
 mod scripted;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use gemini_server::{base_url, error_body, json, transcript, Canned, MODEL_VERSION};
 use serde_json::{json as j, Value};
 
 const KEY: &str = "AIza-test-FAKEKEY-9e1f";
-const BIN: &str = env!("CARGO_BIN_EXE_reprise");
 
 const PROTOCOL: &str = r#"
 [protocol]
@@ -38,45 +39,21 @@ provider = "PROVIDER"
 model = "gemini-test"
 "#;
 
+/// `reprise run --json` with `config` as config.toml and the protocol naming `provider`.
 async fn run_reprise(dir: &Path, config: &str, provider: &str, env: &[(&str, &str)]) -> Output {
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::write(dir.join("config").join("config.toml"), config).unwrap();
-    let protocol = dir.join("run.toml");
-    std::fs::write(&protocol, PROTOCOL.replace("PROVIDER", provider)).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", &protocol.display().to_string(), "--json"])
-        .env("REPRISE_CONFIG_DIR", dir.join("config"))
-        .env("REPRISE_DATA_DIR", dir.join("data"))
-        .env_remove("GEMINI_API_KEY")
-        .env_remove("GEMINI_BASE_URL")
-        .envs(env.iter().copied());
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn archive_lines(dir: &Path) -> (String, Vec<Value>) {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(dir.join("data").join("sessions")).unwrap() {
-        text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
-    }
-    let lines = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (text, lines)
+    let protocol = PROTOCOL.replace("PROVIDER", provider);
+    run::run_reprise(
+        dir,
+        config,
+        &protocol,
+        &["GEMINI_API_KEY", "GEMINI_BASE_URL"],
+        env,
+    )
+    .await
 }
 
 fn assert_no_key(archive: &str, out: &Output) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for (what, text) in [
-        ("archive", archive),
-        ("stdout", &stdout),
-        ("stderr", &stderr),
-    ] {
-        assert!(!text.contains(KEY), "the key leaked into {what}");
-    }
+    run::assert_no_key(KEY, archive, out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +88,7 @@ async fn reprise_run_against_a_configured_gemini_archives_what_was_served() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (archive, lines) = archive_lines(dir.path());
+    let (archive, lines) = run::archive_lines(dir.path());
     assert_eq!(summary["targets"][0]["items"][0]["ok"], 3, "{archive}");
 
     let calls: Vec<&Value> = lines.iter().filter(|l| l.get("status").is_some()).collect();

@@ -203,7 +203,7 @@ impl Assembly {
     }
 
     fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
-        CallFailure::new(class, format!("provider `{}` {what}", self.provider))
+        crate::providers::http::failure(&self.provider, class, what)
     }
 
     fn parse(&self, data: &[u8]) -> Result<Response, CallFailure> {

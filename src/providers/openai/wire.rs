@@ -163,7 +163,7 @@ impl Assembly {
     }
 
     fn failure(&self, class: ErrorClass, what: String) -> CallFailure {
-        CallFailure::new(class, format!("provider `{}` {what}", self.provider))
+        crate::providers::http::failure(&self.provider, class, what)
     }
 
     fn malformed(&self, e: &serde_json::Error) -> CallFailure {
