@@ -279,6 +279,11 @@ pub struct RunArgs {
     /// Exit 1 when any item's modal share is below R (0..=1).
     #[arg(long, value_name = "R", value_parser = parse_ratio)]
     pub fail_under: Option<f64>,
+    /// Skip the check of each target's endpoint, key and model before the campaign (for a
+    /// compatible server whose model lookup misleads; `preflight = false` in a provider's
+    /// table does the same for that provider).
+    #[arg(long)]
+    pub no_preflight: bool,
 }
 
 impl Overrides {
@@ -638,7 +643,13 @@ fn run(args: RunArgs) -> i32 {
         .map(|t| t.name.clone())
         .zip(spec.backends.iter().cloned())
         .collect();
-    if let Some(problem) = runtime.block_on(crate::providers::check::preflight(&targets)) {
+    let preflight = async {
+        match args.no_preflight {
+            true => None,
+            false => crate::providers::check::preflight(&targets).await,
+        }
+    };
+    if let Some(problem) = runtime.block_on(preflight) {
         return fail(problem, EXIT_INPUT);
     }
     let result = runtime.block_on(async {

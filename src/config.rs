@@ -107,6 +107,35 @@ pub struct ProviderConfig {
     pub concurrency: Option<u32>,
     /// Attempts started per minute, evenly spaced (the provider's rate limit, or under it).
     pub requests_per_minute: Option<u32>,
+    /// `openai` kind: the field that carries a protocol's `max_tokens` — `max_tokens`, or
+    /// `max_completion_tokens` (OpenAI's reasoning models refuse the deprecated `max_tokens`).
+    /// Default: `max_completion_tokens` for api.openai.com, `max_tokens` for other servers.
+    pub max_tokens_field: Option<TokenLimitField>,
+    /// `anthropic` kind: the `anthropic-version` header (default 2023-06-01).
+    pub anthropic_version: Option<String>,
+    /// Check the endpoint, key and model before a campaign (default true); false skips it,
+    /// for compatible servers whose model lookup says nothing useful.
+    #[serde(default = "yes")]
+    pub preflight: bool,
+}
+
+/// The request field that limits the reply's length on the `openai` kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenLimitField {
+    /// Deprecated by OpenAI, still the one most compatible servers read.
+    MaxTokens,
+    /// What OpenAI's own API wants (and requires for o-series models).
+    MaxCompletionTokens,
+}
+
+impl TokenLimitField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenLimitField::MaxTokens => "max_tokens",
+            TokenLimitField::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -235,6 +264,37 @@ fn check_provider(
     if p.concurrency == Some(0) {
         return Err(error(".concurrency", "must be at least 1".into()));
     }
+    if p.max_tokens_field.is_some() && p.kind != ProviderKind::Openai {
+        return Err(error(
+            ".max_tokens_field",
+            "applies to kind = \"openai\" only".into(),
+        ));
+    }
+    match &p.anthropic_version {
+        Some(_) if p.kind != ProviderKind::Anthropic => {
+            return Err(error(
+                ".anthropic_version",
+                "applies to kind = \"anthropic\" only".into(),
+            ))
+        }
+        Some(v) if reqwest::header::HeaderValue::from_str(v).is_err() || v.trim().is_empty() => {
+            return Err(error(
+                ".anthropic_version",
+                "expected a version such as \"2023-06-01\"".into(),
+            ))
+        }
+        _ => {}
+    }
+    if p.anthropic_version.is_some()
+        && p.headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("anthropic-version"))
+    {
+        return Err(error(
+            ".anthropic_version",
+            "is also given in headers; keep one".into(),
+        ));
+    }
     if p.requests_per_minute == Some(0) {
         return Err(error(".requests_per_minute", "must be at least 1".into()));
     }
@@ -336,7 +396,7 @@ mod tests {
     fn provider_mistakes_are_named_with_their_line() {
         assert_eq!(
             error(&format!("{SERVE}timeout = 3\n")),
-            "c.toml:4: field `providers.serve.timeout`: unknown field `timeout`, expected one of `kind`, `base_url`, `model`, `api_key_env`, `api_key_file`, `headers`, `stream`, `logprobs`, `connect_timeout_ms`, `first_byte_timeout_ms`, `total_timeout_ms`, `max_retries`, `concurrency`, `requests_per_minute`"
+            "c.toml:4: field `providers.serve.timeout`: unknown field `timeout`, expected one of `kind`, `base_url`, `model`, `api_key_env`, `api_key_file`, `headers`, `stream`, `logprobs`, `connect_timeout_ms`, `first_byte_timeout_ms`, `total_timeout_ms`, `max_retries`, `concurrency`, `requests_per_minute`, `max_tokens_field`, `anthropic_version`, `preflight`"
         );
         assert_eq!(
             error("[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h\"\n"),
@@ -366,5 +426,37 @@ mod tests {
             error(&format!("{SERVE}total_timeout_ms = 0\n")),
             "c.toml:4: field `providers.serve.total_timeout_ms`: must be at least 1"
         );
+        assert_eq!(
+            error(&format!("{SERVE}max_tokens_field = \"max_new_tokens\"\n")),
+            "c.toml:4: field `providers.serve.max_tokens_field`: unknown variant `max_new_tokens`, expected `max_tokens` or `max_completion_tokens`"
+        );
+        assert_eq!(
+            error("[providers.c]\nkind = \"anthropic\"\nbase_url = \"http://h\"\nmax_tokens_field = \"max_tokens\"\n"),
+            "c.toml:4: field `providers.c.max_tokens_field`: applies to kind = \"openai\" only"
+        );
+        assert_eq!(
+            error(&format!("{SERVE}anthropic_version = \"2023-06-01\"\n")),
+            "c.toml:4: field `providers.serve.anthropic_version`: applies to kind = \"anthropic\" only"
+        );
+        assert_eq!(
+            error("[providers.c]\nkind = \"anthropic\"\nbase_url = \"http://h\"\nanthropic_version = \"2023-06-01\"\nheaders = { anthropic-version = \"2024-01-01\" }\n"),
+            "c.toml:4: field `providers.c.anthropic_version`: is also given in headers; keep one"
+        );
+    }
+
+    #[test]
+    fn the_token_limit_field_version_and_preflight_are_read() {
+        let config = Config::parse(
+            Path::new("c.toml"),
+            &format!("{SERVE}max_tokens_field = \"max_completion_tokens\"\npreflight = false\n"),
+        )
+        .unwrap();
+        let p = &config.providers.named["serve"];
+        assert_eq!(
+            p.max_tokens_field,
+            Some(TokenLimitField::MaxCompletionTokens)
+        );
+        assert!(!p.preflight);
+        assert!(config.providers.named["serve"].anthropic_version.is_none());
     }
 }

@@ -155,6 +155,9 @@ pub struct TargetSpec {
     /// The built-in model only: serve this many calls, then switch to an updated revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_after: Option<u64>,
+    /// Parameters of `[params]` this target does not send.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omit: Vec<String>,
 }
 
 /// How the built-in model decodes requests in flight at the same time.
@@ -217,6 +220,39 @@ pub struct Target {
     /// A simulated silent update after this many calls (built-in model only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_after: Option<u64>,
+    /// Parameters of `[params]` this target does not send (names from [`PARAM_NAMES`]);
+    /// what it does send is in the conditions' request bodies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omit: Vec<String>,
+}
+
+/// The sampling parameters a protocol can set, as `[params]` names them.
+pub const PARAM_NAMES: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "seed",
+    "stop",
+];
+
+impl Params {
+    /// These parameters with those named in `omit` left out (unknown names change nothing).
+    pub fn without(&self, omit: &[String]) -> Params {
+        let mut p = self.clone();
+        for name in omit {
+            match name.as_str() {
+                "temperature" => p.temperature = None,
+                "top_p" => p.top_p = None,
+                "top_k" => p.top_k = None,
+                "max_tokens" => p.max_tokens = None,
+                "seed" => p.seed = None,
+                "stop" => p.stop.clear(),
+                _ => {}
+            }
+        }
+        p
+    }
 }
 
 impl Target {
@@ -228,6 +264,7 @@ impl Target {
             model: None,
             mode: DecodeMode::BatchInvariant,
             drift_after: None,
+            omit: Vec::new(),
         }
     }
 }

@@ -206,6 +206,16 @@ pub(crate) const SECTIONS: &[Section] = &[
             },
             // The built-in model only: a simulated silent update after this many calls.
             int("drift_after", 0, i64::MAX),
+            // Parameters of [params] this target does not send (a provider that refuses them).
+            Field {
+                name: "omit",
+                kind: Kind::TextList {
+                    max_len: None,
+                    non_empty: false,
+                    allowed: Some(crate::protocol::PARAM_NAMES),
+                },
+                required: false,
+            },
         ],
     },
 ];

@@ -151,6 +151,7 @@ pub(crate) fn targets(
             model: t.model.clone(),
             mode: t.mode.unwrap_or_default(),
             drift_after: t.drift_after,
+            omit: t.omit.clone(),
         });
     }
     Ok(out)

@@ -28,7 +28,7 @@ impl Report {
 /// Before a campaign: the first blocking failure among the targets' checks, as one sentence
 /// naming the target ("target `x`: …"), or None when every target may be called.
 pub async fn preflight(targets: &[(String, std::sync::Arc<dyn Backend>)]) -> Option<String> {
-    for (name, backend) in targets {
+    for (name, backend) in targets.iter().filter(|(_, b)| b.preflight()) {
         if let Some(c) = backend
             .check()
             .await

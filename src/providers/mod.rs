@@ -82,6 +82,10 @@ pub struct CallFailure {
     /// Part of a successful reply had arrived: such a call is never retried, since the
     /// server may have done (and billed) the work.
     pub after_first_byte: bool,
+    /// The server reported this failure inside a successful reply but before any of its
+    /// content (Anthropic's `overloaded_error` event right after `message_start`): no work
+    /// was done, so it is retried like the same failure sent as an HTTP status.
+    pub before_content: bool,
     /// Rate-limit headers of the response, when there was one.
     pub rate_limit: BTreeMap<String, String>,
 }
@@ -93,6 +97,7 @@ impl CallFailure {
             message: message.into(),
             retry_after: None,
             after_first_byte: false,
+            before_content: false,
             rate_limit: BTreeMap::new(),
         }
     }
@@ -109,6 +114,11 @@ impl CallFailure {
 
     pub fn after_first_byte(mut self) -> CallFailure {
         self.after_first_byte = true;
+        self
+    }
+
+    pub fn before_content(mut self) -> CallFailure {
+        self.before_content = true;
         self
     }
 }
@@ -208,6 +218,16 @@ pub trait Backend: Send + Sync {
     fn limits(&self) -> Limits {
         self.http_settings().map(|s| s.limits).unwrap_or_default()
     }
+    /// Pairs of request fields this target's server refuses together (Claude's `temperature`
+    /// and `top_p`): a session whose bodies carry both is refused before anything is sent.
+    fn exclusive_fields(&self) -> &'static [[&'static str; 2]] {
+        &[]
+    }
+    /// Whether `reprise run` checks this target before its campaign (a provider's
+    /// `preflight = false` skips it).
+    fn preflight(&self) -> bool {
+        self.http_settings().is_none_or(|s| s.preflight)
+    }
     /// For `reprise providers`: is the endpoint reachable, the key accepted, the model listed?
     /// Nothing billable is sent (see `check::probe` for the one call that is).
     async fn check(&self) -> Vec<Check> {
@@ -279,6 +299,15 @@ pub fn backend_with_providers(
     target: &Target,
     providers: &Providers,
 ) -> Result<Arc<dyn Backend>, InputError> {
+    let backend = backend_of(protocol, target, providers)?;
+    prepared(protocol, target, backend)
+}
+
+fn backend_of(
+    protocol: &Protocol,
+    target: &Target,
+    providers: &Providers,
+) -> Result<Arc<dyn Backend>, InputError> {
     let in_target = |message: String| format!("target `{}`: {message}", target.name);
     match target.provider.as_str() {
         "local" => local::LocalBackend::with_mode(target.mode, target.drift_after)
@@ -310,6 +339,94 @@ pub fn backend_with_providers(
                 .map_err(|m| InputError::new(&providers.file, in_target(m))),
             None => Err(not_callable(protocol, target, providers)),
         },
+    }
+}
+
+/// The target's backend checked against what its server refuses, and without the
+/// parameters its `omit` names.
+fn prepared(
+    protocol: &Protocol,
+    target: &Target,
+    backend: Arc<dyn Backend>,
+) -> Result<Arc<dyn Backend>, InputError> {
+    let backend: Arc<dyn Backend> = if target.omit.is_empty() {
+        backend
+    } else {
+        Arc::new(Omitting {
+            inner: backend,
+            omit: target.omit.clone(),
+        })
+    };
+    let body = backend.request_body(&crate::conditions::chat_request(protocol, 0));
+    for [a, b] in backend.exclusive_fields() {
+        if body.get(*a).is_some() && body.get(*b).is_some() {
+            let model = target
+                .model
+                .as_deref()
+                .map(http::excerpt)
+                .unwrap_or_default();
+            return Err(InputError::new(
+                &protocol.path,
+                format!(
+                    "target `{}`: {model} refuses `{a}` and `{b}` together; add omit = [\"{b}\"] (or [\"{a}\"]) to the target to choose which one is sent",
+                    target.name
+                ),
+            )
+            .field(format!("params.{b}")));
+        }
+    }
+    Ok(backend)
+}
+
+/// A backend that leaves some of the protocol's parameters out of every request.
+struct Omitting {
+    inner: Arc<dyn Backend>,
+    omit: Vec<String>,
+}
+
+impl Omitting {
+    fn trimmed(&self, request: &ChatRequest) -> ChatRequest {
+        ChatRequest {
+            params: request.params.without(&self.omit),
+            ..request.clone()
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Omitting {
+    fn request_body(&self, request: &ChatRequest) -> serde_json::Value {
+        self.inner.request_body(&self.trimmed(request))
+    }
+    fn endpoint(&self) -> String {
+        self.inner.endpoint()
+    }
+    fn http_settings(&self) -> Option<&http::Settings> {
+        self.inner.http_settings()
+    }
+    fn headers(&self) -> BTreeMap<String, String> {
+        self.inner.headers()
+    }
+    async fn call(&self, request: &ChatRequest) -> Result<Reply, CallFailure> {
+        self.inner.call(&self.trimmed(request)).await
+    }
+    fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry_policy()
+    }
+    async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
+        self.inner.server_identity().await
+    }
+    fn limits(&self) -> Limits {
+        self.inner.limits()
+    }
+    fn exclusive_fields(&self) -> &'static [[&'static str; 2]] {
+        self.inner.exclusive_fields()
+    }
+    fn preflight(&self) -> bool {
+        self.inner.preflight()
+    }
+    async fn check(&self) -> Vec<Check> {
+        self.inner.check().await
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::AnthropicBackend;
-use crate::providers::http::excerpt;
+use crate::providers::http::{excerpt, read_capped, SMALL_BODY_LIMIT};
 use crate::providers::Check;
 
 impl AnthropicBackend {
@@ -26,10 +26,7 @@ impl AnthropicBackend {
         let status = response.status().as_u16();
         let model = excerpt(&self.settings.model);
         match status {
-            404 => vec![
-                Check::pass("endpoint", format!("{shown} answered")),
-                Check::fail("model", format!("{model} is not a model this key can use")),
-            ],
+            404 => self.model_not_found(response, &shown, &model).await,
             200..=299 => {
                 let id = response
                     .json::<Value>()
@@ -57,5 +54,39 @@ impl AnthropicBackend {
                 format!("{shown} answered HTTP {status}"),
             )],
         }
+    }
+
+    /// The model lookup answered 404: Anthropic's error (`{"type":"error","error":
+    /// {"type":"not_found_error",…}}`) means the model is unknown; any other 404 is a
+    /// compatible server that serves `/messages` but no model lookup (llama.cpp), which says
+    /// nothing about the model.
+    async fn model_not_found(
+        &self,
+        mut response: reqwest::Response,
+        shown: &str,
+        model: &str,
+    ) -> Vec<Check> {
+        let body: Option<Value> = read_capped(&mut response, SMALL_BODY_LIMIT)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let anthropic = body
+            .as_ref()
+            .is_some_and(|b| b["type"] == "error" && b["error"]["type"] == "not_found_error");
+        if !anthropic {
+            return vec![Check::unknown(
+                "model",
+                format!("{shown} has no model lookup (HTTP 404); could not check {model}"),
+            )];
+        }
+        let whose = if self.http.has_key() {
+            "this key can use"
+        } else {
+            "this server has"
+        };
+        vec![
+            Check::pass("endpoint", format!("{shown} answered")),
+            Check::fail("model", format!("{model} is not a model {whose}")),
+        ]
     }
 }

@@ -47,7 +47,11 @@ pub struct AnthropicBackend {
 
 impl AnthropicBackend {
     /// The backend for `settings`; fails (one sentence) on an unusable URL, header or key.
-    pub fn new(settings: Settings) -> Result<Self, String> {
+    pub fn new(mut settings: Settings) -> Result<Self, String> {
+        // A configured version travels, and is recorded, as the header it is.
+        if let Some(version) = settings.anthropic_version.take() {
+            settings.headers.insert("anthropic-version".into(), version);
+        }
         let route = Route {
             path: "/messages".into(),
             framing: Framing::Sse,
@@ -62,6 +66,35 @@ impl AnthropicBackend {
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
+}
+
+/// Fields the Messages API refuses together on current models ("`temperature` and `top_p`
+/// cannot both be specified for this model": Claude Opus 4.1, Sonnet 4.5, Haiku 4.5 and every
+/// model since).
+const EXCLUSIVE: &[[&str; 2]] = &[["temperature", "top_p"]];
+
+/// Claude models from before that rule, which take both.
+const TAKE_BOTH: &[&str] = &[
+    "claude-instant",
+    "claude-2",
+    "claude-3",
+    "claude-opus-4-0",
+    "claude-opus-4-2025",
+    "claude-sonnet-4-0",
+    "claude-sonnet-4-2025",
+];
+
+/// Whether `model` is a Claude model under the rule. Gateways' names count by their last part
+/// (`anthropic/claude-…`, Bedrock's `anthropic.claude-…`); a model that is not Claude (a
+/// compatible server's own) is under no rule.
+fn refuses_both(model: &str) -> bool {
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    let name = name.strip_prefix("anthropic.").unwrap_or(&name);
+    name.starts_with("claude-") && !TAKE_BOTH.iter().any(|old| name.starts_with(old))
 }
 
 /// The sampling parameters a body carries: a 400 naming one of them is that parameter
@@ -118,6 +151,14 @@ impl Backend for AnthropicBackend {
 
     fn http_settings(&self) -> Option<&Settings> {
         Some(&self.settings)
+    }
+
+    fn exclusive_fields(&self) -> &'static [[&'static str; 2]] {
+        if refuses_both(&self.settings.model) {
+            EXCLUSIVE
+        } else {
+            &[]
+        }
     }
 
     /// The configured headers and the `anthropic-version` sent (it decides the API's

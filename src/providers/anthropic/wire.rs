@@ -105,6 +105,8 @@ pub struct Assembly {
     output_tokens: Option<u64>,
     served: BTreeMap<String, String>,
     pub ttft: Option<Duration>,
+    /// A content block (text, thinking, tool use) has begun: the model is at work.
+    begun: bool,
     /// `message_stop` was seen.
     pub done: bool,
 }
@@ -120,6 +122,7 @@ impl Assembly {
             output_tokens: None,
             served: BTreeMap::new(),
             ttft: None,
+            begun: false,
             done: false,
         }
     }
@@ -202,7 +205,8 @@ impl Assembly {
     }
 
     /// An error that arrived after the success status (an `error` event), so no HTTP status
-    /// to go by: its type decides.
+    /// to go by: its type decides. Before any content block it is as if the status had said
+    /// it (`overloaded_error` is then retried as a 529 would be); after, never.
     fn event_error(&self, error: WireError) -> CallFailure {
         let kind = error.kind.as_deref().unwrap_or("");
         let class = match class_of_type(kind) {
@@ -215,7 +219,12 @@ impl Assembly {
             format!(" ({})", excerpt(kind))
         };
         let said = said(error.message.as_deref());
-        self.failure(class, format!("reported an error mid-reply{label}{said}"))
+        let failure = self.failure(class, format!("reported an error mid-reply{label}{said}"));
+        if self.begun {
+            failure
+        } else {
+            failure.before_content()
+        }
     }
 }
 
@@ -249,8 +258,12 @@ impl Assemble for Assembly {
         let had_text = !self.text.is_empty();
         match event {
             Event::MessageStart { message } => self.start(&message),
-            Event::ContentBlockStart { content_block } => self.block_text(&content_block),
+            Event::ContentBlockStart { content_block } => {
+                self.begun = true;
+                self.block_text(&content_block);
+            }
             Event::ContentBlockDelta { delta } => {
+                self.begun = true;
                 // thinking, signature, tool-input and citation deltas are not the answer.
                 if delta.kind == "text_delta" {
                     self.text.push_str(delta.text.as_deref().unwrap_or(""));

@@ -220,10 +220,12 @@ impl Assemble for Assembly {
     fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
         let response = self.parse(body)?;
         self.absorb(response)?;
-        if self.finish_reason.is_none() {
+        // Text without a finish reason is a reply whose ending is unknown (recorded replies
+        // have it); neither is no reply at all.
+        if self.finish_reason.is_none() && self.text.is_empty() {
             return Err(self.failure(
                 ErrorClass::MalformedResponse,
-                "returned no candidates[0].finishReason".into(),
+                "returned neither text nor candidates[0].finishReason".into(),
             ));
         }
         Ok(self.reply())
@@ -282,8 +284,7 @@ fn retry_delay(details: &[Value]) -> Option<Duration> {
         })
         .find_map(|d| d["retryDelay"].as_str())
         .and_then(|s| s.trim().strip_suffix('s')?.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(crate::providers::http::server_seconds)
 }
 
 /// The `ErrorInfo.reason` among a status's details (`API_KEY_INVALID`, …).

@@ -87,13 +87,12 @@ impl Decoder {
         }
     }
 
-    /// The stream ended cleanly: a last event still held (NDJSON may leave its last line
-    /// without a newline), or why the end came mid-event.
-    fn finish(&mut self) -> Result<Option<String>, String> {
+    /// The stream ended cleanly: a last event still held, sent without its blank line (SSE)
+    /// or newline (NDJSON).
+    fn finish(&mut self) -> Option<String> {
         match self {
-            Decoder::Sse(d) if d.pending() => Err("the last event was left unfinished".into()),
-            Decoder::Sse(_) => Ok(None),
-            Decoder::Lines(d) => Ok(d.finish()),
+            Decoder::Sse(d) => d.finish(),
+            Decoder::Lines(d) => d.finish(),
         }
     }
 }
@@ -140,6 +139,12 @@ pub struct Http {
     key: Option<ApiKey>,
     bearer: bool,
     client: reqwest::Client,
+    /// A client that never keeps a connection: for the one resend after a kept-alive
+    /// connection turned out closed, and for every stream of a server that closes after each.
+    fresh: reqwest::Client,
+    /// The server closed a kept-alive connection after a streamed reply (llama.cpp does, while
+    /// advertising keep-alive): its streams go on new connections from then on.
+    closes_after_stream: AtomicBool,
     timeouts: Timeouts,
     stream: bool,
     framing: Framing,
@@ -189,11 +194,20 @@ impl Http {
             value.set_sensitive(true);
             headers.insert(HeaderName::from_static(name), value);
         }
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("reprise/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(settings.timeouts.connect)
-            .build()
-            .map_err(|e| format!("provider `{provider}`: cannot start the HTTP client: {e}"))?;
+        let client = |keep: bool| {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("reprise/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(settings.timeouts.connect);
+            let builder = if keep {
+                builder
+            } else {
+                builder.pool_max_idle_per_host(0)
+            };
+            builder
+                .build()
+                .map_err(|e| format!("provider `{provider}`: cannot start the HTTP client: {e}"))
+        };
+        let (fresh, client) = (client(false)?, client(true)?);
         Ok(Http {
             provider: provider.clone(),
             endpoint,
@@ -201,6 +215,8 @@ impl Http {
             key: settings.key.clone(),
             bearer: route.auth == Auth::Bearer,
             client,
+            fresh,
+            closes_after_stream: AtomicBool::new(false),
             timeouts: settings.timeouts,
             stream: settings.stream,
             framing: route.framing,
@@ -212,12 +228,23 @@ impl Http {
         &self.endpoint
     }
 
+    /// Whether requests carry a key (messages never blame one that was not sent).
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// A request carrying the headers and the key.
     pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        let request = self
-            .client
-            .request(method, url)
-            .headers(self.headers.clone());
+        self.request_on(&self.client, method, url)
+    }
+
+    fn request_on(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+    ) -> reqwest::RequestBuilder {
+        let request = client.request(method, url).headers(self.headers.clone());
         match (&self.key, self.bearer) {
             (Some(key), true) => request.bearer_auth(key.expose()),
             _ => request,
@@ -261,11 +288,24 @@ impl Http {
         started: Instant,
         replying: &AtomicBool,
     ) -> Result<Reply, CallFailure> {
-        let request = self
-            .request(reqwest::Method::POST, &self.endpoint)
-            .json(body);
         let first_byte = started + self.timeouts.first_byte;
-        let mut response = match tokio::time::timeout_at(first_byte.into(), request.send()).await {
+        let send = |client| {
+            let request = self.request_on(client, reqwest::Method::POST, &self.endpoint);
+            tokio::time::timeout_at(first_byte.into(), request.json(body).send())
+        };
+        let reuse = !(self.stream && self.closes_after_stream.load(Ordering::Relaxed));
+        let mut sent = send(if reuse { &self.client } else { &self.fresh }).await;
+        if let Ok(Err(e)) = &sent {
+            if reuse && closed_unanswered(e) {
+                // A kept-alive connection the server had closed: nothing was answered, so the
+                // request goes once more, on a new connection.
+                if self.stream {
+                    self.closes_after_stream.store(true, Ordering::Relaxed);
+                }
+                sent = send(&self.fresh).await;
+            }
+        }
+        let mut response = match sent {
             Err(_) => return Err(self.first_byte_timeout()),
             Ok(Err(e)) => return Err(self.transport(&e)),
             Ok(Ok(response)) => response,
@@ -300,6 +340,8 @@ impl Http {
                 reply.rate_limit = rate_limit;
                 Ok(reply)
             }
+            // Said before any content: nothing was done, so it may be retried.
+            Err(failure) if failure.before_content => Err(failure.with_rate_limit(rate_limit)),
             Err(failure) => Err(failure.after_first_byte().with_rate_limit(rate_limit)),
         }
     }
@@ -370,12 +412,15 @@ impl Http {
             let bytes = match next {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => match decoder.finish() {
-                    Ok(Some(last)) => {
-                        assembly.event(&last, &elapsed)?;
-                        break None;
-                    }
-                    Ok(None) => break None,
-                    Err(why) => break Some(why),
+                    None => break None,
+                    Some(last) => match assembly.event(&last, &elapsed) {
+                        Ok(()) => break None,
+                        // A last event that does not read was cut mid-line, not malformed.
+                        Err(f) if f.class == ErrorClass::MalformedResponse => {
+                            break Some("the last event was left unfinished".into())
+                        }
+                        Err(f) => return Err(f),
+                    },
                 },
                 Err(e) => break Some(cause(&e)),
             };
@@ -446,10 +491,12 @@ impl Http {
         };
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
-            return Err(Check::fail(
-                "endpoint",
-                format!("{shown} refused the key (HTTP {status})"),
-            ));
+            let what = if self.has_key() {
+                format!("{shown} refused the key (HTTP {status})")
+            } else {
+                format!("{shown} refused the request (HTTP {status}); no key is configured (api_key_env)")
+            };
+            return Err(Check::fail("endpoint", what));
         }
         Ok(response)
     }
@@ -523,6 +570,31 @@ async fn within_deadline(
     }
 }
 
+/// The connection closed before any of the reply came back — what a pooled connection the
+/// server had already closed gives when a request is sent on it. Not a refused or failed
+/// connect: those never reached a server.
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    if e.is_connect() || e.is_timeout() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(inner) = source {
+        if let Some(h) = inner.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() {
+                return true;
+            }
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+                return true;
+            }
+        }
+        source = inner.source();
+    }
+    false
+}
+
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
@@ -533,13 +605,20 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 /// How long the server asked to wait: `retry-after-ms` (OpenAI's), else `Retry-After` in
 /// seconds. An HTTP-date form is not read (no provider in reference/providers.md sends one).
 pub fn retry_wait(retry_after_ms: Option<&str>, retry_after: Option<&str>) -> Option<Duration> {
-    let ms = retry_after_ms
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|ms| ms / 1000.0);
-    let secs = retry_after.and_then(|v| v.trim().parse::<f64>().ok());
-    ms.or(secs)
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    let number = |v: &str| v.trim().parse::<f64>().ok().filter(|n| !n.is_nan());
+    let ms = retry_after_ms.and_then(number).map(|ms| ms / 1000.0);
+    ms.or_else(|| retry_after.and_then(number))
+        .and_then(server_seconds)
+}
+
+/// A number of seconds a server sent, as a wait: None when it is negative or not a number; a
+/// wait too long to represent (`1e20`) is the longest there is — never a panic, and far over
+/// any retry policy's limit, so the call fails instead of waiting.
+pub fn server_seconds(seconds: f64) -> Option<Duration> {
+    if seconds.is_nan() || seconds < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 pub(crate) enum ReadError {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::ProviderConfig;
+use crate::config::{ProviderConfig, TokenLimitField};
 use crate::providers::key::{self, ApiKey};
 use crate::providers::{Limits, RetryPolicy};
 
@@ -47,14 +47,22 @@ pub struct Settings {
     /// How the runner retries this target's transient failures.
     pub retry: RetryPolicy,
     pub limits: Limits,
+    /// `openai` kind: the field carrying a protocol's `max_tokens`.
+    pub max_tokens_field: TokenLimitField,
+    /// `anthropic` kind: the `anthropic-version` header, when not the default.
+    pub anthropic_version: Option<String>,
+    /// Check endpoint, key and model before a campaign.
+    pub preflight: bool,
 }
 
 impl Settings {
     /// Defaults: streamed, with log-probabilities where offered, no key, no extra headers.
     pub fn new(provider: &str, base_url: &str, model: &str) -> Self {
+        let base_url = base_url.trim().trim_end_matches('/').to_string();
         Settings {
             provider: provider.to_string(),
-            base_url: base_url.trim().trim_end_matches('/').to_string(),
+            max_tokens_field: default_token_limit_field(&base_url),
+            base_url,
             model: model.to_string(),
             key: None,
             headers: BTreeMap::new(),
@@ -63,6 +71,8 @@ impl Settings {
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             limits: Limits::default(),
+            anthropic_version: None,
+            preflight: true,
         }
     }
 
@@ -86,6 +96,11 @@ impl Settings {
         };
         s.headers = config.headers.clone();
         s.stream = config.stream;
+        if let Some(field) = config.max_tokens_field {
+            s.max_tokens_field = field;
+        }
+        s.anthropic_version = config.anthropic_version.clone();
+        s.preflight = config.preflight;
         s.logprobs = config.logprobs.unwrap_or(true);
         if let Some(n) = config.max_retries {
             s.retry.max_retries = n;
@@ -119,6 +134,20 @@ impl Settings {
             s.key = Some(key::from_env(provider, var)?);
         }
         Ok(s)
+    }
+}
+
+/// OpenAI's own API wants `max_completion_tokens` (its reasoning models refuse `max_tokens`);
+/// compatible servers (vLLM, llama.cpp, DeepSeek, gateways) all read `max_tokens`, not all
+/// the newer name.
+fn default_token_limit_field(base_url: &str) -> TokenLimitField {
+    let host = reqwest::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    if host.as_deref() == Some("api.openai.com") {
+        TokenLimitField::MaxCompletionTokens
+    } else {
+        TokenLimitField::MaxTokens
     }
 }
 

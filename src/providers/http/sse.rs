@@ -50,10 +50,19 @@ impl SseDecoder {
         Ok(events)
     }
 
-    /// True when bytes of an event were seen that no blank line has completed yet: a stream
-    /// ending now was cut mid-event.
+    /// True when bytes of an event were seen that no blank line has completed yet.
     pub fn pending(&self) -> bool {
         !self.line.is_empty() || self.data.is_some()
+    }
+
+    /// The stream ended: the data of an event still held, as if its blank line had come — a
+    /// server may close right after its last `data:` line, and the official SDKs take that
+    /// event. Whether it is whole (or was cut mid-line) is for the wire format to tell.
+    pub fn finish(&mut self) -> Option<String> {
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        self.data.take()
     }
 
     /// Ends the current line; a blank line dispatches the event.
@@ -123,6 +132,23 @@ mod tests {
         let mut d = SseDecoder::new();
         d.push(b"data: {\"a\"").unwrap();
         assert!(d.pending());
+    }
+
+    #[test]
+    fn the_last_event_without_its_blank_line_is_finished_at_the_end() {
+        for ending in [
+            "data: {\"a\":1}",
+            "data: {\"a\":1}\n",
+            "data: {\"a\":1}\r\n",
+        ] {
+            let mut d = SseDecoder::new();
+            assert_eq!(d.push(ending.as_bytes()).unwrap(), Vec::<String>::new());
+            assert_eq!(d.finish().as_deref(), Some("{\"a\":1}"), "{ending:?}");
+            assert!(!d.pending());
+        }
+        let mut d = SseDecoder::new();
+        d.push(b"data: one\n\n: comment only").unwrap();
+        assert_eq!(d.finish(), None, "a comment is no event");
     }
 
     #[test]

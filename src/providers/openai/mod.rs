@@ -76,7 +76,7 @@ impl Backend for OpenAiBackend {
             set(&mut body, "top_p", json!(t));
         }
         if let Some(m) = p.max_tokens {
-            set(&mut body, "max_tokens", json!(m));
+            set(&mut body, self.settings.max_tokens_field.as_str(), json!(m));
         }
         if let Some(s) = p.seed {
             set(&mut body, "seed", json!(s));
