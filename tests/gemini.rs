@@ -1,7 +1,8 @@
 //! The `gemini` client against a loopback server that speaks the Gemini API: the exact
-//! request, whole and streamed replies, every error class, the `reprise providers` check —
-//! with the API key nowhere but in the `x-goog-api-key` header. tests/gemini_run.rs drives
-//! `reprise run` end to end.
+//! request, whole and streamed replies, the `reprise providers` check — with the API key
+//! nowhere but in the `x-goog-api-key` header. tests/transport.rs checks its error classes,
+//! timeouts and cut streams with the other kinds'; tests/gemini_run.rs drives `reprise run`
+//! end to end.
 
 #[path = "support/gemini_server.rs"]
 mod gemini_server;
@@ -17,8 +18,8 @@ use reprise::protocol::Params;
 use reprise::providers::gemini::GeminiBackend;
 use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
-use reprise::providers::{Backend, CallFailure, ChatRequest, Check, Reply};
-use reprise::record::{ErrorClass, Usage};
+use reprise::providers::{Backend, ChatRequest, Check, Reply};
+use reprise::record::Usage;
 use scripted::Scripted;
 use serde_json::json as j;
 
@@ -133,180 +134,6 @@ async fn logprobs_when_asked_become_tokens() {
         server.received()[0].body["generationConfig"]["responseLogprobs"],
         true
     );
-}
-
-async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut Settings)) -> CallFailure {
-    let server = gemini_server::start(vec![canned], None, false).await;
-    let mut s = settings(&server, true);
-    tweak(&mut s);
-    let f = GeminiBackend::new(s)
-        .unwrap()
-        .call(&request())
-        .await
-        .unwrap_err();
-    assert!(!f.message.contains(KEY), "{}", f.message);
-    assert!(!f.message.contains('\n'), "{}", f.message);
-    assert_eq!(server.received().len(), 1, "exactly one attempt");
-    f
-}
-
-#[tokio::test]
-async fn http_errors_are_classified_in_one_sentence_without_the_key() {
-    let key_invalid = error_body(
-        400,
-        "INVALID_ARGUMENT",
-        &format!("API key not valid: {KEY}"),
-        j!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]),
-    );
-    let f = failure_of(json(400, key_invalid), |_| {}).await;
-    assert_eq!(f.class, ErrorClass::Auth);
-    assert_eq!(
-        f.message,
-        "provider `gem` refused the credentials (HTTP 400, INVALID_ARGUMENT): API key not valid: ***"
-    );
-
-    let quota = error_body(
-        429,
-        "RESOURCE_EXHAUSTED",
-        "Quota exceeded for quota metric 'Generate Content API requests per minute'",
-        j!([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]),
-    );
-    let f = failure_of(json(429, quota), |_| {}).await;
-    assert_eq!(f.class, ErrorClass::RateLimit);
-    assert_eq!(f.retry_after, Some(Duration::from_secs(37)));
-    assert!(!f.after_first_byte);
-
-    let overloaded = error_body(503, "UNAVAILABLE", "The model is overloaded.", j!([]));
-    let f = failure_of(json(503, overloaded), |_| {}).await;
-    assert_eq!(f.class, ErrorClass::Server);
-    assert_eq!(
-        f.message,
-        "provider `gem` failed (HTTP 503, UNAVAILABLE): The model is overloaded."
-    );
-    let f = failure_of(
-        json(500, error_body(500, "INTERNAL", "oops", j!([]))),
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::Server);
-
-    let seed = error_body(
-        400,
-        "INVALID_ARGUMENT",
-        "Invalid JSON payload received. Unknown name \"seed\" at 'generation_config': Cannot find field.",
-        j!([]),
-    );
-    let f = failure_of(json(400, seed), |_| {}).await;
-    assert_eq!(f.class, ErrorClass::RefusedParameter);
-    assert!(
-        f.message.contains("refused parameter `seed`"),
-        "{}",
-        f.message
-    );
-
-    let missing = error_body(
-        404,
-        "NOT_FOUND",
-        "models/gemini-test is not found for API version v1beta",
-        j!([]),
-    );
-    let f = failure_of(json(404, missing), |_| {}).await;
-    assert_eq!(f.class, ErrorClass::Other);
-}
-
-#[tokio::test]
-async fn a_cut_stream_is_truncated_and_never_retried() {
-    let mut chunks = transcript();
-    chunks.truncate(2);
-    let f = failure_of(Canned::Stream { chunks, cut: true }, |_| {}).await;
-    assert_eq!(f.class, ErrorClass::TruncatedStream);
-    assert!(f.after_first_byte);
-    assert!(
-        f.message
-            .starts_with("provider `gem` stream cut before its end"),
-        "{}",
-        f.message
-    );
-    // The first event only, then a clean end: no finish reason, so no reply.
-    let mut first = transcript();
-    first.truncate(1);
-    let f = failure_of(
-        Canned::Stream {
-            chunks: first,
-            cut: false,
-        },
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::TruncatedStream);
-    assert_eq!(
-        f.message,
-        "provider `gem` stream ended without a finish reason"
-    );
-}
-
-#[tokio::test]
-async fn malformed_bodies_and_events_are_malformed() {
-    let f = failure_of(json(200, "{\"candidates\": [".into()), |s| s.stream = false).await;
-    assert_eq!(f.class, ErrorClass::MalformedResponse);
-    assert!(f.after_first_byte);
-    let f = failure_of(
-        Canned::Stream {
-            chunks: vec!["data: {not json}\n\n".into()],
-            cut: false,
-        },
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::MalformedResponse);
-    let f = failure_of(
-        Canned::Whole {
-            status: 200,
-            headers: vec![("content-type", "text/html".into())],
-            body: "<html>".into(),
-        },
-        |_| {},
-    )
-    .await;
-    assert_eq!(
-        f.message,
-        "provider `gem` sent `text/html` instead of an event stream"
-    );
-}
-
-#[tokio::test]
-async fn a_slow_first_byte_times_out() {
-    let started = std::time::Instant::now();
-    let slow = Canned::Slow(
-        Duration::from_secs(5),
-        Box::new(json(200, whole_response().to_string())),
-    );
-    let f = failure_of(slow, |s| s.timeouts.first_byte = Duration::from_millis(200)).await;
-    assert_eq!(f.class, ErrorClass::Timeout);
-    assert!(!f.after_first_byte);
-    assert_eq!(
-        f.message,
-        "provider `gem` sent nothing within 0.2 s (first_byte_timeout_ms)"
-    );
-    assert!(started.elapsed() < Duration::from_secs(4));
-}
-
-#[tokio::test]
-async fn a_refused_connection_is_a_connection_failure() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let mut s = Settings::new("gem", &format!("http://{addr}/v1beta"), "gemini-test");
-    s.key = ApiKey::new(KEY);
-    let f = GeminiBackend::new(s)
-        .unwrap()
-        .call(&request())
-        .await
-        .unwrap_err();
-    assert_eq!(f.class, ErrorClass::Connection);
-    assert!(f.message.starts_with(&format!(
-        "provider `gem` could not be reached at http://{addr}/v1beta/models/gemini-test:streamGenerateContent?alt=sse: "
-    )));
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The `ollama` client against a loopback server that speaks Ollama's native API: the exact
-//! request, whole and NDJSON-streamed replies, the model digest, the provider check and every
-//! error class — with a proxy's API key nowhere but on the wire. tests/ollama_run.rs drives
-//! `reprise run` end to end.
+//! request, whole and NDJSON-streamed replies, the model digest, the provider check and an
+//! error line mid-stream — with a proxy's API key nowhere but on the wire. tests/transport.rs
+//! checks its error classes, timeouts and cut streams with the other kinds';
+//! tests/ollama_run.rs drives `reprise run` end to end.
 
 #[path = "support/ollama_server.rs"]
 mod ollama_server;
@@ -200,112 +201,6 @@ async fn failure_of(canned: Canned, tweak: impl FnOnce(&mut Settings)) -> CallFa
     f
 }
 
-fn whole(status: u16, headers: Vec<(&'static str, &'static str)>, error: &str) -> Canned {
-    Canned::Whole {
-        status,
-        headers,
-        body: json!({ "error": error }).to_string(),
-    }
-}
-
-#[tokio::test]
-async fn http_errors_are_classified_in_one_sentence_without_the_key() {
-    // A proxy in front of Ollama may quote a wrong key back; it must not reach the record.
-    let f = failure_of(whole(401, vec![], &format!("invalid key {KEY}")), |_| {}).await;
-    assert_eq!(f.class, ErrorClass::Auth);
-    assert_eq!(
-        f.message,
-        "provider `lab` refused the credentials (HTTP 401): invalid key ***"
-    );
-    assert!(!f.after_first_byte);
-
-    let f = failure_of(
-        whole(429, vec![("retry-after", "2")], "too many requests"),
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::RateLimit);
-    assert_eq!(f.retry_after, Some(Duration::from_secs(2)));
-    // A proxy's rate-limit headers are archived with the attempt, as for every provider.
-    assert_eq!(
-        f.rate_limit.get("retry-after").map(String::as_str),
-        Some("2")
-    );
-    assert_eq!(
-        f.message,
-        "provider `lab` is rate limiting (HTTP 429): too many requests (Retry-After 2 s)"
-    );
-
-    let f = failure_of(
-        whole(500, vec![], "llama runner process has terminated"),
-        |_| {},
-    )
-    .await;
-    assert_eq!((f.class, f.retry_after), (ErrorClass::Server, None));
-    assert_eq!(
-        f.message,
-        "provider `lab` failed (HTTP 500): llama runner process has terminated"
-    );
-    let f = failure_of(whole(529, vec![], "overloaded"), |_| {}).await;
-    assert_eq!(f.class, ErrorClass::Server);
-
-    let f = failure_of(
-        whole(400, vec![], "option \"seed\" must be of type integer"),
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::RefusedParameter);
-    assert_eq!(
-        f.message,
-        "provider `lab` refused parameter `seed` (HTTP 400): option \"seed\" must be of type integer"
-    );
-
-    let f = failure_of(
-        whole(
-            404,
-            vec![],
-            "model 'llama3.2' not found, try pulling it first",
-        ),
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::Other);
-    assert_eq!(
-        f.message,
-        "provider `lab` does not have model `llama3.2` (HTTP 404): model 'llama3.2' not found, try pulling it first; pull it with `ollama pull llama3.2`"
-    );
-}
-
-#[tokio::test]
-async fn a_cut_or_unfinished_stream_is_truncated_never_a_success() {
-    let mut chunks = transcript();
-    chunks.pop(); // no done line
-    let f = failure_of(
-        Canned::Lines {
-            chunks: chunks.clone(),
-            cut: true,
-        },
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::TruncatedStream);
-    assert!(f.after_first_byte, "a stream that began is never retried");
-    assert!(
-        f.message
-            .starts_with("provider `lab` stream cut before its end"),
-        "{}",
-        f.message
-    );
-
-    let f = failure_of(Canned::Lines { chunks, cut: false }, |_| {}).await;
-    assert_eq!(f.class, ErrorClass::TruncatedStream);
-    assert!(f.after_first_byte);
-    assert_eq!(
-        f.message,
-        "provider `lab` stream ended without its final done: true line"
-    );
-}
-
 #[tokio::test]
 async fn an_error_line_mid_stream_is_a_server_failure_after_the_first_byte() {
     let mut chunks = transcript();
@@ -318,87 +213,6 @@ async fn an_error_line_mid_stream_is_a_server_failure_after_the_first_byte() {
         f.message,
         "provider `lab` reported an error mid-reply: an error was encountered while running the model"
     );
-}
-
-#[tokio::test]
-async fn a_malformed_line_or_body_is_malformed() {
-    let mut chunks = transcript();
-    chunks.insert(1, "data: {\"not\": \"ndjson\"}\n".into());
-    let f = failure_of(Canned::Lines { chunks, cut: false }, |_| {}).await;
-    assert_eq!(f.class, ErrorClass::MalformedResponse);
-    assert!(f.after_first_byte);
-    assert!(
-        f.message
-            .starts_with("provider `lab` sent a line that is not the expected JSON"),
-        "{}",
-        f.message
-    );
-
-    let f = failure_of(
-        Canned::Whole {
-            status: 200,
-            headers: vec![],
-            body: "{\"message\": {".into(),
-        },
-        |s| s.stream = false,
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::MalformedResponse);
-
-    // A proxy's login page where a stream was asked for.
-    let f = failure_of(
-        Canned::Whole {
-            status: 200,
-            headers: vec![("content-type", "text/html; charset=utf-8")],
-            body: "<html>login</html>".into(),
-        },
-        |_| {},
-    )
-    .await;
-    assert_eq!(f.class, ErrorClass::MalformedResponse);
-    assert_eq!(
-        f.message,
-        "provider `lab` sent `text/html` instead of an NDJSON stream"
-    );
-}
-
-#[tokio::test]
-async fn a_slow_first_byte_times_out_and_may_be_retried() {
-    let started = std::time::Instant::now();
-    let f = failure_of(Canned::Slow(Duration::from_secs(5)), |s| {
-        s.timeouts.first_byte = Duration::from_millis(200);
-    })
-    .await;
-    assert_eq!(f.class, ErrorClass::Timeout);
-    assert!(!f.after_first_byte);
-    assert_eq!(
-        f.message,
-        "provider `lab` sent nothing within 0.2 s (first_byte_timeout_ms)"
-    );
-    assert!(started.elapsed() < Duration::from_secs(4));
-}
-
-#[tokio::test]
-async fn a_refused_connection_is_a_connection_failure() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let mut s = ollama::settings("lab", &format!("http://{addr}"), "llama3.2");
-    s.key = ApiKey::new(KEY);
-    let f = OllamaBackend::new(s)
-        .unwrap()
-        .call(&request())
-        .await
-        .unwrap_err();
-    assert_eq!(f.class, ErrorClass::Connection);
-    assert!(
-        f.message.starts_with(&format!(
-            "provider `lab` could not be reached at http://{addr}/api/chat: "
-        )),
-        "{}",
-        f.message
-    );
-    assert!(!f.message.contains(KEY));
 }
 
 #[tokio::test]

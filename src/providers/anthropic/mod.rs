@@ -186,7 +186,8 @@ impl Backend for AnthropicBackend {
         let assembly = Assembly::new(provider, sent.clone());
         self.http
             .call(&body, assembly, |r| {
-                wire::status_failure(provider, r.status, r.retry_after.as_deref(), &r.body, &sent)
+                let error = wire::server_error(&r.body, &sent);
+                http::status::classify(provider, r.status, r.retry_after.as_deref(), error)
             })
             .await
     }

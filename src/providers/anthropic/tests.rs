@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::wire::{finish_reason, named_parameter, status_failure, Assembly};
+use super::wire::{finish_reason, named_parameter, server_error, Assembly};
 use super::*;
 use crate::protocol::Params;
 use crate::providers::http::{Assemble, Settings};
@@ -221,6 +221,17 @@ fn stream_error_events_are_classified_by_type() {
         ErrorClass::Other
     );
     assert_eq!(class("mystery_error", "?"), ErrorClass::Other);
+}
+
+/// The failure an error reply stands for, read and classified as `call` does.
+fn status_failure(
+    provider: &str,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    sent: &[&str],
+) -> CallFailure {
+    http::status::classify(provider, status, retry_after, server_error(body, sent))
 }
 
 #[test]

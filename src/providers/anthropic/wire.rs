@@ -1,6 +1,6 @@
 //! The Messages wire format, read: replies (whole, or streamed as named events) into a
-//! `Reply`, and error bodies (`{"type":"error","error":{"type","message"}}`) into a classified
-//! `CallFailure`. No I/O here.
+//! `Reply`, and error bodies (`{"type":"error","error":{"type","message"}}`) into what
+//! `http::status` classifies. No I/O here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crate::providers::http::named_parameter;
+use crate::providers::http::status::ServerError;
 use crate::providers::http::{excerpt, Assemble};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
@@ -345,69 +346,19 @@ fn said(message: Option<&str>) -> String {
     }
 }
 
-/// The failure an HTTP error status stands for. `retry_after` is the header's value; `sent`
-/// the sampling parameters the request carried.
-pub fn status_failure(
-    provider: &str,
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-    sent: &[&str],
-) -> CallFailure {
-    let parsed = serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .map(|b| b.error);
-    let (kind, message) = match parsed {
-        Some(e) => (e.kind.unwrap_or_default(), e.message),
-        None => (
-            String::new(),
-            Some(String::from_utf8_lossy(body).into_owned()),
-        ),
+/// An error body (`{"type":"error","error":{"type","message"}}`) read for
+/// `http::status::classify`; `sent` are the sampling parameters the request carried, to tell
+/// a refused one. A body of another shape is only its text.
+pub fn server_error(body: &[u8], sent: &[&str]) -> ServerError {
+    let (kind, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => (b.error.kind.filter(|k| !k.is_empty()), b.error.message),
+        Err(_) => (None, Some(String::from_utf8_lossy(body).into_owned())),
     };
-    let said = said(message.as_deref());
-    let what = if kind.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}, {}", excerpt(&kind))
-    };
-    let refused = (status == 400)
-        .then(|| named_parameter(message.as_deref().unwrap_or(""), sent))
-        .flatten();
-    let (class, text) = match (status, refused) {
-        (401 | 403, _) => (
-            ErrorClass::Auth,
-            format!("provider `{provider}` refused the credentials ({what}){said}"),
-        ),
-        (429, _) => {
-            let wait = retry_after
-                .map(|v| match v.trim().parse::<f64>() {
-                    Ok(s) => format!(" (Retry-After {s} s)"),
-                    Err(_) => format!(" (Retry-After {})", excerpt(v)),
-                })
-                .unwrap_or_default();
-            (
-                ErrorClass::RateLimit,
-                format!("provider `{provider}` is rate limiting ({what}){said}{wait}"),
-            )
-        }
-        // 529 is Anthropic's `overloaded_error`.
-        (500..=599, _) => (
-            ErrorClass::Server,
-            format!("provider `{provider}` failed ({what}){said}"),
-        ),
-        (400, Some(param)) => (
-            ErrorClass::RefusedParameter,
-            format!("provider `{provider}` refused parameter `{param}` ({what}){said}"),
-        ),
-        (400..=499, _) => (
-            ErrorClass::Other,
-            format!("provider `{provider}` answered {what}{said}"),
-        ),
-        // A status outside the documented ones: the body's type, where it has one, decides.
-        _ => (
-            class_of_type(&kind),
-            format!("provider `{provider}` answered {what}{said}"),
-        ),
-    };
-    CallFailure::new(class, text)
+    ServerError {
+        param: named_parameter(message.as_deref().unwrap_or(""), sent).map(str::to_string),
+        class: kind.as_deref().map(class_of_type),
+        kind,
+        message,
+        ..ServerError::default()
+    }
 }

@@ -160,7 +160,9 @@ impl Backend for GeminiBackend {
         let assembly = Assembly::new(provider, self.settings.logprobs);
         self.http
             .call(&body, assembly, |r| {
-                wire::status_failure(provider, r.status, &r.body, &sent)
+                let error = wire::server_error(&r.body, &sent);
+                // Google's wait is in the body (RetryInfo), which the message names.
+                http::status::classify(provider, r.status, None, error)
             })
             .await
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::wire::{finish_reason, status_failure, Assembly};
+use super::wire::{finish_reason, server_error, Assembly};
 use super::*;
 use crate::protocol::Params;
 use crate::providers::http::Assemble;
@@ -215,6 +215,11 @@ fn status(code: u16, status: &str, message: &str, details: serde_json::Value) ->
     json!({"error": {"code": code, "message": message, "status": status, "details": details}})
         .to_string()
         .into_bytes()
+}
+
+/// The failure an error reply stands for, read and classified as `call` does.
+fn status_failure(provider: &str, status: u16, body: &[u8], sent: &[&str]) -> CallFailure {
+    http::status::classify(provider, status, None, server_error(body, sent))
 }
 
 #[test]

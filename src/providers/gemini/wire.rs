@@ -1,6 +1,6 @@
 //! The `generateContent` wire format, read: a `GenerateContentResponse` (whole, or streamed as
 //! server-sent events each carrying a partial response) into a `Reply`, and `google.rpc.Status`
-//! error bodies into a classified `CallFailure`. No I/O here.
+//! error bodies into what `http::status` classifies. No I/O here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::providers::http::status::{Reason, ServerError};
 use crate::providers::http::{excerpt, named_parameter, Assemble, TokenLog};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
@@ -299,64 +300,33 @@ fn error_reason(details: &[Value]) -> Option<&str> {
         .find_map(|d| d["reason"].as_str())
 }
 
-/// The failure an HTTP error status stands for; `sent` the generation parameters the request
-/// carried, in the wire's spelling (`topP`), to tell a refused one from other 400s.
-pub fn status_failure(provider: &str, status: u16, body: &[u8], sent: &[&str]) -> CallFailure {
-    let parsed = serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .map(|b| b.error);
-    let error = parsed.unwrap_or_else(|| Status {
-        message: Some(String::from_utf8_lossy(body).into_owned()),
-        ..Status::default()
-    });
+/// A `google.rpc.Status` error body read for `http::status::classify`; `sent` are the
+/// generation parameters the request carried, in the wire's spelling (`topP`), to tell a
+/// refused one. A body of another shape is only its text.
+pub fn server_error(body: &[u8], sent: &[&str]) -> ServerError {
+    let error = serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| Status {
+            message: Some(String::from_utf8_lossy(body).into_owned()),
+            ..Status::default()
+        });
     let message = error.message.as_deref().unwrap_or("");
-    let said = match excerpt(message) {
-        m if m.is_empty() => String::new(),
-        m => format!(": {m}"),
-    };
-    let what = match &error.status {
-        Some(s) => format!("HTTP {status}, {}", excerpt(s)),
-        None => format!("HTTP {status}"),
-    };
-    let wait = retry_delay(&error.details);
+    // Gemini names fields in either spelling: `topP` or `generation_config.top_p`.
+    let param = named_parameter(message, sent).or_else(|| {
+        sent.iter()
+            .find(|name| named_parameter(message, &[snake(name).as_str()]).is_some())
+            .copied()
+    });
     // A wrong key is a 400 INVALID_ARGUMENT whose detail says API_KEY_INVALID.
     let bad_key = error_reason(&error.details).is_some_and(|r| r.starts_with("API_KEY"));
-    // Gemini names fields in either spelling: `topP` or `generation_config.top_p`.
-    let refused = (status == 400)
-        .then(|| {
-            named_parameter(message, sent).or_else(|| {
-                sent.iter()
-                    .find(|name| named_parameter(message, &[snake(name).as_str()]).is_some())
-                    .copied()
-            })
-        })
-        .flatten();
-    let (class, text) = match (status, refused) {
-        (401 | 403, _) => (
-            ErrorClass::Auth,
-            format!("refused the credentials ({what}){said}"),
-        ),
-        (400, _) if bad_key => (
-            ErrorClass::Auth,
-            format!("refused the credentials ({what}){said}"),
-        ),
-        (429, _) => {
-            let delay = wait
-                .map(|d| format!(" (retry in {} s)", d.as_secs_f64()))
-                .unwrap_or_default();
-            (
-                ErrorClass::RateLimit,
-                format!("is rate limiting ({what}){said}{delay}"),
-            )
-        }
-        (500..=599, _) => (ErrorClass::Server, format!("failed ({what}){said}")),
-        (400, Some(param)) => (
-            ErrorClass::RefusedParameter,
-            format!("refused parameter `{param}` ({what}){said}"),
-        ),
-        _ => (ErrorClass::Other, format!("answered {what}{said}")),
-    };
-    CallFailure::new(class, format!("provider `{provider}` {text}")).with_retry_after(wait)
+    ServerError {
+        param: param.map(str::to_string),
+        reason: bad_key.then_some(Reason::BadKey),
+        retry_in: retry_delay(&error.details),
+        kind: error.status,
+        message: error.message,
+        ..ServerError::default()
+    }
 }
 
 /// `topP` → `top_p`.

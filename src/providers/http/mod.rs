@@ -7,6 +7,7 @@
 pub mod ndjson;
 pub mod settings;
 pub mod sse;
+pub mod status;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -198,14 +198,8 @@ impl Backend for OllamaBackend {
         let mut reply = self
             .http
             .call(&body, Assembly::new(provider), |r| {
-                wire::status_failure(
-                    provider,
-                    model,
-                    &options,
-                    r.status,
-                    r.retry_after.as_deref(),
-                    &r.body,
-                )
+                let error = wire::server_error(&r.body, model, &options);
+                super::http::status::classify(provider, r.status, r.retry_after.as_deref(), error)
             })
             .await?;
         // After the reply, so neither its timing nor its deadline includes the lookup.

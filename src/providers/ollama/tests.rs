@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::wire::{digest_of, full_name, status_failure, version_of, Assembly};
+use super::wire::{digest_of, full_name, server_error, version_of, Assembly};
 use super::*;
 use crate::protocol::Params;
 use crate::providers::http::Assemble;
@@ -175,14 +175,8 @@ fn a_whole_reply_needs_done() {
 #[test]
 fn error_statuses_are_classified() {
     let fail = |status, body: &str| {
-        let f = status_failure(
-            "ol",
-            "llama9",
-            &["seed"],
-            status,
-            Some("3"),
-            body.as_bytes(),
-        );
+        let error = server_error(body.as_bytes(), "llama9", &["seed"]);
+        let f = crate::providers::http::status::classify("ol", status, Some("3"), error);
         (f.class, f.message)
     };
     assert_eq!(

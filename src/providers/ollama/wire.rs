@@ -1,5 +1,5 @@
 //! Ollama's native wire format, read: `/api/chat` replies (one object, or NDJSON objects line
-//! by line) into a `Reply`, error responses into a classified `CallFailure`, and the
+//! by line) into a `Reply`, error bodies into what `http::status` classifies, and the
 //! `/api/tags` and `/api/version` identity answers. No I/O here.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::providers::http::status::{Reason, ServerError};
 use crate::providers::http::{excerpt, Assemble};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
@@ -181,72 +182,30 @@ impl Assemble for Assembly {
     }
 }
 
-/// The failure an HTTP error status of `/api/chat` stands for. `model` is the requested model
-/// (named when the server does not have it), `options` the option names that were sent (a 400
-/// quoting one is a refused parameter), `retry_after` the header's value.
-pub fn status_failure(
-    provider: &str,
-    model: &str,
-    options: &[&str],
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-) -> CallFailure {
-    let parsed = serde_json::from_slice::<Value>(body)
+/// An `/api/chat` error body (`{"error": "text"}`) read for `http::status::classify`: `model`
+/// is the requested model (named when the server does not have it), `options` the option
+/// names that were sent (a message quoting one refused it). A body of another shape is only
+/// its text.
+pub fn server_error(body: &[u8], model: &str, options: &[&str]) -> ServerError {
+    let server_says = serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|v| v.get("error").map(error_text));
-    let server_says = parsed.unwrap_or_else(|| excerpt(&String::from_utf8_lossy(body)));
-    let said = if server_says.is_empty() {
-        String::new()
-    } else {
-        format!(": {server_says}")
-    };
+        .and_then(|v| v.get("error").map(error_text))
+        .unwrap_or_else(|| excerpt(&String::from_utf8_lossy(body)));
     let lower = server_says.to_ascii_lowercase();
-    let refused = options
+    let param = options
         .iter()
         .find(|o| lower.contains(&format!("\"{o}\"")) || lower.contains(&format!("'{o}'")));
-    let (class, message) = match status {
-        401 | 403 => (
-            ErrorClass::Auth,
-            format!("provider `{provider}` refused the credentials (HTTP {status}){said}"),
-        ),
-        429 => {
-            let wait = retry_after
-                .map(|v| match v.trim().parse::<f64>() {
-                    Ok(s) => format!(" (Retry-After {s} s)"),
-                    Err(_) => format!(" (Retry-After {})", excerpt(v)),
-                })
-                .unwrap_or_default();
-            (
-                ErrorClass::RateLimit,
-                format!("provider `{provider}` is rate limiting (HTTP 429){said}{wait}"),
-            )
-        }
-        500..=599 => (
-            ErrorClass::Server,
-            format!("provider `{provider}` failed (HTTP {status}){said}"),
-        ),
-        404 if lower.contains("model") && lower.contains("not found") => (
-            ErrorClass::Other,
-            format!(
-                "provider `{provider}` does not have model `{}` (HTTP 404){said}; pull it with `ollama pull {}`",
-                excerpt(model),
-                excerpt(model)
-            ),
-        ),
-        400 if refused.is_some() => (
-            ErrorClass::RefusedParameter,
-            format!(
-                "provider `{provider}` refused parameter `{}` (HTTP 400){said}",
-                refused.copied().unwrap_or_default()
-            ),
-        ),
-        _ => (
-            ErrorClass::Other,
-            format!("provider `{provider}` answered HTTP {status}{said}"),
-        ),
-    };
-    CallFailure::new(class, message)
+    let missing = lower.contains("model") && lower.contains("not found");
+    ServerError {
+        param: param.map(|o| o.to_string()),
+        reason: missing.then(|| Reason::MissingModel {
+            model: model.to_string(),
+            remedy: format!("pull it with `ollama pull {}`", excerpt(model)),
+        }),
+        // Already an excerpt, which excerpting again leaves as it is.
+        message: Some(server_says),
+        ..ServerError::default()
+    }
 }
 
 /// `model` as `/api/tags` lists it: a name without a tag means `:latest` (a `:` before the

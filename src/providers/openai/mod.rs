@@ -187,7 +187,8 @@ impl Backend for OpenAiBackend {
         let assembly = Assembly::new(provider, self.settings.logprobs);
         self.http
             .call(&body, assembly, |r| {
-                wire::status_failure(provider, r.status, r.retry_after.as_deref(), &r.body)
+                let error = wire::server_error(&r.body);
+                http::status::classify(provider, r.status, r.retry_after.as_deref(), error)
             })
             .await
     }

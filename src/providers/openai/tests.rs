@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::identity;
-use super::wire::{status_failure, Assembly};
+use super::wire::{server_error, Assembly};
 use super::*;
 use crate::protocol::Params;
 use crate::providers::http::excerpt;
@@ -198,6 +198,16 @@ fn how_a_stream_ends_decides_its_fate() {
         .event("{not json", &zero)
         .unwrap_err();
     assert_eq!(e.class, ErrorClass::MalformedResponse);
+}
+
+/// The failure an error reply stands for, read and classified as `call` does.
+fn status_failure(
+    provider: &str,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> CallFailure {
+    http::status::classify(provider, status, retry_after, server_error(body))
 }
 
 #[test]

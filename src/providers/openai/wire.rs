@@ -1,5 +1,5 @@
 //! The Chat Completions wire format, read: replies (whole or streamed chunk by chunk) into a
-//! `Reply`, and error responses into a classified `CallFailure`. No I/O here.
+//! `Reply`, and error bodies into what `http::status` classifies. No I/O here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::providers::http::status::ServerError;
 use crate::providers::http::{excerpt, Assemble, TokenLog};
 use crate::providers::{CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
@@ -248,58 +249,19 @@ impl Assemble for Assembly {
     }
 }
 
-/// The failure an HTTP error status stands for. `retry_after` is the header's value.
-pub fn status_failure(
-    provider: &str,
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-) -> CallFailure {
-    let parsed: Option<WireError> = serde_json::from_slice::<ErrorBody>(body)
+/// An error body (`{"error": {"message", "type", "param", "code"}}`) read for
+/// `http::status::classify`; a body of another shape is only its text.
+pub fn server_error(body: &[u8]) -> ServerError {
+    let parsed = serde_json::from_slice::<ErrorBody>(body)
         .ok()
         .map(|b| b.error);
-    let server_says = match parsed.as_ref().and_then(|e| e.message.as_deref()) {
-        Some(m) => excerpt(m),
-        None => excerpt(&String::from_utf8_lossy(body)),
+    let (message, param) = match parsed {
+        Some(e) => (e.message, e.param.filter(|p| !p.is_empty())),
+        None => (None, None),
     };
-    let said = if server_says.is_empty() {
-        String::new()
-    } else {
-        format!(": {server_says}")
-    };
-    let param = parsed.and_then(|e| e.param).filter(|p| !p.is_empty());
-    let (class, message) = match (status, param) {
-        (401 | 403, _) => (
-            ErrorClass::Auth,
-            format!("provider `{provider}` refused the credentials (HTTP {status}){said}"),
-        ),
-        (429, _) => {
-            let wait = retry_after
-                .map(|v| match v.trim().parse::<f64>() {
-                    Ok(s) => format!(" (Retry-After {s} s)"),
-                    Err(_) => format!(" (Retry-After {})", excerpt(v)),
-                })
-                .unwrap_or_default();
-            (
-                ErrorClass::RateLimit,
-                format!("provider `{provider}` is rate limiting (HTTP 429){said}{wait}"),
-            )
-        }
-        (500..=599, _) => (
-            ErrorClass::Server,
-            format!("provider `{provider}` failed (HTTP {status}){said}"),
-        ),
-        (400, Some(param)) => (
-            ErrorClass::RefusedParameter,
-            format!(
-                "provider `{provider}` refused parameter `{}` (HTTP 400){said}",
-                excerpt(&param)
-            ),
-        ),
-        _ => (
-            ErrorClass::Other,
-            format!("provider `{provider}` answered HTTP {status}{said}"),
-        ),
-    };
-    CallFailure::new(class, message)
+    ServerError {
+        message: Some(message.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())),
+        param,
+        ..ServerError::default()
+    }
 }
