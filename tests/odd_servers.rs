@@ -733,3 +733,38 @@ async fn anthropic_version_is_configurable() {
         "recorded in the conditions"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_streams_from_a_server_that_really_closes_after_each_all_succeed() {
+    // As llama.cpp does: the reply says keep-alive, the connection is closed right after it.
+    // Whether a pooled client sees the close before reusing the connection is a race; the
+    // calls must not depend on winning it.
+    let server = RawServer::start(|_, _| RawReply {
+        bytes: chunked(
+            "text/event-stream",
+            &[("connection", "keep-alive")],
+            &completion_events("Paris."),
+        ),
+        after: After::Close,
+    })
+    .await;
+    let backend = std::sync::Arc::new(openai(&server, true));
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let backend = backend.clone();
+        calls.spawn(async move {
+            let mut failed = Vec::new();
+            for _ in 0..300 / 8 + 1 {
+                if let Err(f) = backend.call(&request(greedy())).await {
+                    failed.push(f.message);
+                }
+            }
+            failed
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(done) = calls.join_next().await {
+        failed.extend(done.unwrap());
+    }
+    assert_eq!(failed, Vec::<String>::new());
+}
