@@ -49,6 +49,7 @@ fn paris(ttft: Option<Duration>) -> Reply {
         usage: Some(Usage {
             prompt_tokens: 26,
             completion_tokens: 3,
+            reasoning_tokens: None,
         }),
         served: [("digest", DIGEST), ("model", "llama3.2")]
             .iter()

@@ -146,3 +146,28 @@ fn markdown_code_spans_and_fences_cannot_be_closed_by_the_text() {
     let cut = markdown::fenced(&"x".repeat(50), 10);
     assert!(cut.contains("[… 40 more characters]"), "{cut}");
 }
+
+#[test]
+fn csv_shows_reasoning_tokens_beside_the_completion_tokens() {
+    let mut thinking = CallRecord::ok("local", "q", 0, "4", 1.0);
+    thinking.usage = Some(crate::record::Usage {
+        prompt_tokens: 12,
+        completion_tokens: 1,
+        reasoning_tokens: Some(290),
+    });
+    let mut plain = CallRecord::ok("local", "q", 1, "4", 1.0);
+    plain.usage = Some(crate::record::Usage {
+        reasoning_tokens: None,
+        ..thinking.usage.unwrap()
+    });
+    let row = |r: &CallRecord| csv_row(1, r);
+    let col = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    assert_eq!(col("reasoning_tokens"), col("completion_tokens") + 1);
+    assert_eq!(row(&thinking)[col("completion_tokens")], "1");
+    assert_eq!(row(&thinking)[col("reasoning_tokens")], "290");
+    assert_eq!(
+        row(&plain)[col("reasoning_tokens")],
+        "",
+        "not counted apart"
+    );
+}

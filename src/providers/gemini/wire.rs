@@ -148,6 +148,7 @@ impl Assembly {
                 self.usage = Some(Usage {
                     prompt_tokens: prompt,
                     completion_tokens: candidates + u.thoughts_token_count.unwrap_or(0),
+                    reasoning_tokens: u.thoughts_token_count,
                 });
             }
         }

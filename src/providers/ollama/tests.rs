@@ -113,7 +113,8 @@ fn a_stream_is_assembled_from_its_lines() {
         reply.usage,
         Some(Usage {
             prompt_tokens: 26,
-            completion_tokens: 3
+            completion_tokens: 3,
+            reasoning_tokens: None,
         })
     );
     assert_eq!(reply.served["model"], "llama3.2");

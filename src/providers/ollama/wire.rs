@@ -91,6 +91,7 @@ impl Assembly {
                 self.usage = Some(Usage {
                     prompt_tokens: prompt,
                     completion_tokens: completion,
+                    reasoning_tokens: None,
                 });
             }
         }

@@ -99,7 +99,8 @@ fn a_whole_reply_is_read() {
         reply.usage,
         Some(Usage {
             prompt_tokens: 9,
-            completion_tokens: 2
+            completion_tokens: 2,
+            reasoning_tokens: None,
         })
     );
     let served: Vec<(&str, &str)> = reply
@@ -380,4 +381,37 @@ fn an_identity_keeps_what_the_server_documents_first_and_at_most_sixteen_keys() 
     assert_eq!(combined["build_info"], "b1-abc");
     assert_eq!(combined["total_slots"], "4");
     assert!(identity::combine(Default::default(), [Default::default()]).is_none());
+}
+
+#[test]
+fn reasoning_tokens_are_kept_as_the_server_counts_them() {
+    // xAI counts the 290 reasoning tokens apart from the one it calls the completion.
+    let body = json!({"id": "x1", "model": "grok-4",
+        "choices": [{"index": 0, "message": {"content": "4"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 303,
+                  "prompt_tokens_details": {"text_tokens": 12, "cached_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 290, "audio_tokens": 0,
+                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}});
+    let reply = Assembly::new("xai", false)
+        .whole(body.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        reply.usage,
+        Some(Usage {
+            prompt_tokens: 12,
+            completion_tokens: 1,
+            reasoning_tokens: Some(290),
+        })
+    );
+    // Details without the count, or no details at all, say nothing about reasoning.
+    for details in [json!({"audio_tokens": 0}), serde_json::Value::Null] {
+        let body = json!({"choices": [{"index": 0, "message": {"content": "4"},
+            "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1,
+                      "completion_tokens_details": details}});
+        let reply = Assembly::new("p", false)
+            .whole(body.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(reply.usage.unwrap().reasoning_tokens, None);
+    }
 }

@@ -59,6 +59,27 @@ struct TokenLogprob {
 struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    /// OpenAI's o-series, xAI, Groq and DeepSeek count reasoning tokens here.
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Both counts or none: a usage with a made-up zero would be a false measurement.
+    fn usage(&self) -> Option<Usage> {
+        Some(Usage {
+            prompt_tokens: self.prompt_tokens?,
+            completion_tokens: self.completion_tokens?,
+            reasoning_tokens: self
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,13 +139,8 @@ impl Assembly {
                     .or_insert_with(|| value.clone());
             }
         }
-        if let Some(u) = &reply.usage {
-            if let (Some(prompt), Some(completion)) = (u.prompt_tokens, u.completion_tokens) {
-                self.usage = Some(Usage {
-                    prompt_tokens: prompt,
-                    completion_tokens: completion,
-                });
-            }
+        if let Some(usage) = reply.usage.as_ref().and_then(WireUsage::usage) {
+            self.usage = Some(usage);
         }
         // n is never sent, so only choice 0 exists; anything else is ignored.
         for choice in reply.choices.iter().filter(|c| c.index == 0) {
