@@ -48,6 +48,16 @@ pub struct Reply {
     pub rate_limit: BTreeMap<String, String>,
 }
 
+/// Notes one field of what served a call, as one safe line: the first non-empty value wins.
+/// Streams repeat identity fields in every chunk, and some send them empty before the real
+/// ones (Azure OpenAI's first chunk carries `"id": ""` and `"model": ""`).
+pub fn note_served(served: &mut BTreeMap<String, String>, key: &str, value: &str) {
+    let value = value.trim();
+    if !value.is_empty() && !served.contains_key(key) {
+        served.insert(key.to_string(), http::excerpt(value));
+    }
+}
+
 /// The rate-limit headers of a response, names lower-cased: `x-ratelimit-*` (OpenAI and
 /// compatible servers), `anthropic-ratelimit-*`, `retry-after` and `retry-after-ms`.
 pub fn rate_limit_headers(headers: &reqwest::header::HeaderMap) -> BTreeMap<String, String> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::providers::http::{excerpt, named_parameter, Assemble, TokenLog};
-use crate::providers::{CallFailure, Reply};
+use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
 /// A whole response, or one streamed event (each carries the text generated since the last).
@@ -137,7 +137,7 @@ impl Assembly {
         ];
         for (key, value) in ids {
             if let Some(value) = value {
-                self.served.entry(key.to_string()).or_insert(value);
+                note_served(&mut self.served, key, &value);
             }
         }
         if let Some(u) = response.usage_metadata {

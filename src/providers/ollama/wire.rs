@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::providers::http::{excerpt, Assemble};
-use crate::providers::{CallFailure, Reply};
+use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
 /// A whole reply, or one streamed line; the last has `done: true` and the counters.
@@ -74,9 +74,7 @@ impl Assembly {
         ];
         for (key, value) in ids {
             if let Some(value) = value {
-                self.served
-                    .entry(key.to_string())
-                    .or_insert_with(|| value.clone());
+                note_served(&mut self.served, key, value);
             }
         }
         if let Some(content) = object.message.and_then(|m| m.content) {

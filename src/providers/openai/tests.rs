@@ -415,3 +415,65 @@ fn reasoning_tokens_are_kept_as_the_server_counts_them() {
         assert_eq!(reply.usage.unwrap().reasoning_tokens, None);
     }
 }
+
+/// Azure OpenAI's content-filter annotations around a streamed "Hi.": a first chunk with the
+/// prompt's filter results and every identity field empty, per-choice filter results on the
+/// content chunks, and a trailing annotation chunk with the identity fields empty again.
+fn azure_chunks() -> Vec<String> {
+    let safe = json!({"hate": {"filtered": false, "severity": "safe"},
+        "self_harm": {"filtered": false, "severity": "safe"},
+        "sexual": {"filtered": false, "severity": "safe"},
+        "violence": {"filtered": false, "severity": "safe"}});
+    let chunk =
+        |delta: serde_json::Value, finish: serde_json::Value, filter: &serde_json::Value| {
+            json!({"choices": [{"content_filter_results": filter, "delta": delta,
+                "finish_reason": finish, "index": 0, "logprobs": null}],
+               "created": 1736407895, "id": "chatcmpl-AzQ9", "model": "gpt-4o-2024-11-20",
+               "object": "chat.completion.chunk", "system_fingerprint": "fp_ee1d74bde0"})
+            .to_string()
+        };
+    vec![
+        json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": safe}]})
+        .to_string(),
+        chunk(
+            json!({"content": "", "refusal": null, "role": "assistant"}),
+            json!(null),
+            &json!({}),
+        ),
+        chunk(json!({"content": "Hi."}), json!(null), &safe),
+        chunk(json!({}), json!("stop"), &json!({})),
+        json!({"choices": [{"content_filter_offsets": {"check_offset": 12, "start_offset": 12,
+                    "end_offset": 15}, "content_filter_results": safe,
+                    "finish_reason": null, "index": 0}],
+               "created": 0, "id": "", "model": "", "object": ""})
+        .to_string(),
+        "[DONE]".into(),
+    ]
+}
+
+#[test]
+fn azure_empty_identity_fields_give_way_to_the_real_ones() {
+    let mut a = Assembly::new("azure", false);
+    for chunk in azure_chunks() {
+        a.event(&chunk, &|| Duration::ZERO).unwrap();
+    }
+    let reply = a.end_of_stream(None).unwrap();
+    assert_eq!(reply.text, "Hi.");
+    assert_eq!(reply.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(
+        pairs(&reply.served),
+        [
+            ("model", "gpt-4o-2024-11-20"),
+            ("response_id", "chatcmpl-AzQ9"),
+            ("system_fingerprint", "fp_ee1d74bde0")
+        ]
+    );
+    // Blank is as empty as empty; a value is kept as one safe line.
+    let whole = json!({"id": "  ", "model": "m\n\x1b[2J",
+        "choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": "stop"}]});
+    let reply = Assembly::new("p", false)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(pairs(&reply.served), [("model", "m ␛[2J")]);
+}

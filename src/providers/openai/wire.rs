@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::providers::http::{excerpt, Assemble, TokenLog};
-use crate::providers::{CallFailure, Reply};
+use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
 /// A whole reply, or one streamed chunk (`choices[].delta` instead of `message`).
@@ -124,19 +124,16 @@ impl Assembly {
     }
 
     fn absorb(&mut self, reply: Completion, message: impl Fn(&Choice) -> Option<&Message>) {
-        let provider = reply.provider.as_str().map(excerpt);
         let ids = [
-            ("model", &reply.model),
-            ("provider", &provider),
-            ("system_fingerprint", &reply.system_fingerprint),
-            ("service_tier", &reply.service_tier),
-            ("response_id", &reply.id),
+            ("model", reply.model.as_deref()),
+            ("provider", reply.provider.as_str()),
+            ("system_fingerprint", reply.system_fingerprint.as_deref()),
+            ("service_tier", reply.service_tier.as_deref()),
+            ("response_id", reply.id.as_deref()),
         ];
         for (key, value) in ids {
             if let Some(value) = value {
-                self.served
-                    .entry(key.to_string())
-                    .or_insert_with(|| value.clone());
+                note_served(&mut self.served, key, value);
             }
         }
         if let Some(usage) = reply.usage.as_ref().and_then(WireUsage::usage) {
