@@ -171,3 +171,53 @@ fn csv_shows_reasoning_tokens_beside_the_completion_tokens() {
         "not counted apart"
     );
 }
+
+/// The report of a one-call session whose server said `start` about itself as the session
+/// began and `end` as it ended.
+fn report_with_servers(start: &[(&str, &str)], end: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    let fields = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let conditions = serde_json::json!({"protocol": {"name": "p"}, "items": [], "targets": []});
+    let mut header = Header::new(conditions, None, std::time::SystemTime::now());
+    header.servers.insert("local".into(), fields(start));
+    let mut w = ArchiveWriter::create(&path, &header).unwrap();
+    w.append(&CallRecord::ok("local", "q", 0, "Paris.", 1.0))
+        .unwrap();
+    let mut c = w.close_record(SessionOutcome::Completed, 1, None);
+    c.servers.insert("local".into(), fields(end));
+    w.close(&c).unwrap();
+    let mut out = Vec::new();
+    export(&path, ExportFormat::Md, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn markdown_does_not_call_a_server_changed_for_the_time_of_the_request() {
+    // llama.cpp's /v1/models answers `created` = now: the same server, asked twice.
+    let md = report_with_servers(
+        &[("build_info", "b5890-0d922267"), ("created", "1752000000")],
+        &[("build_info", "b5890-0d922267"), ("created", "1752000090")],
+    );
+    assert!(
+        md.contains("- server at start: build\\_info `b5890-0d922267` · created `1752000000`"),
+        "{md}"
+    );
+    assert!(!md.contains("server at end differs"), "{md}");
+
+    let md = report_with_servers(
+        &[("build_info", "b5890-0d922267"), ("created", "1752000000")],
+        &[("build_info", "b6000-1a2b3c4d"), ("created", "1752000090")],
+    );
+    assert!(
+        md.contains(
+            "- ⚠ server at end differs: build\\_info `b6000-1a2b3c4d` · created `1752000090`"
+        ),
+        "{md}"
+    );
+}
