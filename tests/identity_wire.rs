@@ -1,13 +1,16 @@
 //! What served a call, as the wire carries it, recorded through each kind against loopback
 //! servers shaped like the real ones: Azure OpenAI's stream that names nothing in its first
-//! chunk.
+//! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind.
 
 #[path = "support/scripted.rs"]
 mod scripted;
 
 use reprise::protocol::Params;
+use reprise::providers::anthropic::AnthropicBackend;
+use reprise::providers::gemini::GeminiBackend;
 use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
+use reprise::providers::ollama::{self, OllamaBackend};
 use reprise::providers::openai::OpenAiBackend;
 use reprise::providers::{Backend, ChatRequest, Reply};
 use scripted::{Canned, Options, Scripted};
@@ -136,5 +139,166 @@ async fn azure_openai_streams_record_the_model_of_the_chunks_that_name_it() {
     assert_eq!(
         server.received()[0].path,
         "/openai/deployments/gpt-4o/chat/completions"
+    );
+}
+
+/// The headers LiteLLM's proxy adds to a chat answer (its documented response headers, with
+/// values as a proxy in front of a vLLM deployment sends them).
+const LITELLM: [(&str, &str); 9] = [
+    ("x-litellm-call-id", "4c1f6c3e-8d7a-4f0e-b1a2-0e9d5c7b3a21"),
+    ("x-litellm-model-id", "1b8e7c2f9d3a"),
+    ("x-litellm-model-name", "hosted_vllm/Qwen/Qwen3-8B"),
+    ("x-litellm-model-group", "qwen3"),
+    ("x-litellm-model-api-base", "http://gpu-7.lab:8000/v1"),
+    ("x-litellm-version", "1.77.7"),
+    ("x-litellm-response-cost", "0.0"),
+    ("x-litellm-key-spend", "0.0"),
+    ("x-litellm-response-duration-ms", "412.5"),
+];
+
+/// What LiteLLM's headers become in `served`.
+const LITELLM_SERVED: [(&str, &str); 6] = [
+    ("litellm_api_base", "http://gpu-7.lab:8000/v1"),
+    ("litellm_call_id", "4c1f6c3e-8d7a-4f0e-b1a2-0e9d5c7b3a21"),
+    ("litellm_model", "hosted_vllm/Qwen/Qwen3-8B"),
+    ("litellm_model_group", "qwen3"),
+    ("litellm_model_id", "1b8e7c2f9d3a"),
+    ("litellm_version", "1.77.7"),
+];
+
+fn whole(body: Value) -> Canned {
+    Canned::Whole {
+        status: 200,
+        headers: vec![],
+        body: body.to_string(),
+    }
+}
+
+/// The fields of `reply.served` that came from LiteLLM's headers.
+fn from_litellm(reply: &Reply) -> Vec<(&str, &str)> {
+    served(reply)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("litellm_"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_litellm_proxy_names_its_deployment_through_every_kind() {
+    let chat = whole(json!({"id": "chatcmpl-9", "object": "chat.completion",
+        "created": 1752000000, "model": "qwen3",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi."},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}));
+    let proxy = server(chat.clone(), "text/event-stream", LITELLM.to_vec()).await;
+    let base = format!("http://{}/v1", proxy.addr);
+    let reply = openai(&base, false).call(&request()).await.unwrap();
+    assert_eq!(from_litellm(&reply), LITELLM_SERVED);
+    // Streamed, the headers come once, before the first event.
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1752000000,
+               "model": "qwen3", "choices": [{"index": 0, "delta": delta,
+               "finish_reason": finish}]})
+        .to_string()
+    };
+    let mut chunks = events(&[
+        chunk(json!({"role": "assistant", "content": "Hi."}), Value::Null),
+        chunk(json!({}), json!("stop")),
+    ]);
+    chunks.push("data: [DONE]\n\n".into());
+    let proxy = server(
+        Canned::Stream { chunks, cut: false },
+        "text/event-stream",
+        LITELLM.to_vec(),
+    )
+    .await;
+    let base = format!("http://{}/v1", proxy.addr);
+    let reply = openai(&base, true).call(&request()).await.unwrap();
+    assert_eq!(reply.text, "Hi.");
+    assert_eq!(from_litellm(&reply), LITELLM_SERVED);
+
+    // LiteLLM's Anthropic-format endpoint.
+    let message = whole(
+        json!({"id": "msg_01Gw", "type": "message", "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929", "content": [{"type": "text", "text": "Hi."}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 9, "output_tokens": 2}}),
+    );
+    let proxy = server(message, "text/event-stream", LITELLM.to_vec()).await;
+    let mut s = Settings::new(
+        "gw",
+        &format!("http://{}/v1", proxy.addr),
+        "claude-sonnet-4-5",
+    );
+    s.key = ApiKey::new(KEY);
+    s.stream = false;
+    let reply = AnthropicBackend::new(s)
+        .unwrap()
+        .call(&request())
+        .await
+        .unwrap();
+    assert_eq!(from_litellm(&reply), LITELLM_SERVED);
+    assert_eq!(proxy.received()[0].path, "/v1/messages");
+
+    // Pass-through endpoints (Gemini's, Ollama's) carry only the call id and the api base.
+    let pass_through = vec![
+        ("x-litellm-call-id", "0d4b2a9e-5c61"),
+        (
+            "x-litellm-model-api-base",
+            "https://generativelanguage.googleapis.com",
+        ),
+    ];
+    let generated = whole(json!({"candidates": [{"content": {"role": "model",
+            "parts": [{"text": "Hi."}]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 2,
+            "totalTokenCount": 11},
+        "modelVersion": "gemini-2.5-flash", "responseId": "r-1"}));
+    let proxy = server(generated, "text/event-stream", pass_through.clone()).await;
+    let mut s = Settings::new(
+        "gw",
+        &format!("http://{}/gemini/v1beta", proxy.addr),
+        "gemini-2.5-flash",
+    );
+    s.key = ApiKey::new(KEY);
+    s.stream = false;
+    s.logprobs = false;
+    let reply = GeminiBackend::new(s)
+        .unwrap()
+        .call(&request())
+        .await
+        .unwrap();
+    assert_eq!(
+        from_litellm(&reply),
+        [
+            (
+                "litellm_api_base",
+                "https://generativelanguage.googleapis.com/"
+            ),
+            ("litellm_call_id", "0d4b2a9e-5c61"),
+        ]
+    );
+
+    let chatted = whole(
+        json!({"model": "llama3.2", "created_at": "2026-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": "Hi."}, "done": true,
+        "done_reason": "stop", "prompt_eval_count": 9, "eval_count": 2}),
+    );
+    let pass_through = vec![
+        ("x-litellm-call-id", "6a0f3d1c-77b2"),
+        ("x-litellm-model-api-base", "http://ollama.lab:11434"),
+    ];
+    let proxy = server(chatted, "application/x-ndjson", pass_through).await;
+    let mut s = ollama::settings("gw", &format!("http://{}/ollama", proxy.addr), "llama3.2");
+    s.stream = false;
+    let reply = OllamaBackend::new(s)
+        .unwrap()
+        .call(&request())
+        .await
+        .unwrap();
+    assert_eq!(
+        from_litellm(&reply),
+        [
+            ("litellm_api_base", "http://ollama.lab:11434/"),
+            ("litellm_call_id", "6a0f3d1c-77b2"),
+        ]
     );
 }

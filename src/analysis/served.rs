@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::record::CallRecord;
 
 /// Keys of `served` that differ on every call: they identify the call, not what served it.
-pub const PER_CALL_KEYS: [&str; 2] = ["response_id", "request_id"];
+pub const PER_CALL_KEYS: [&str; 3] = ["response_id", "request_id", "litellm_call_id"];
 
 /// Keys whose value is the time of the request on a known server, not a fact about the server:
 /// llama.cpp's and vLLM's `GET /v1/models` answer `created` = now. Recorded (an auditor may
