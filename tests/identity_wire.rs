@@ -1,6 +1,6 @@
 //! What served a call, as the wire carries it, recorded through each kind against loopback
 //! servers shaped like the real ones: Azure OpenAI's stream that names nothing in its first
-//! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind.
+//! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind; Groq's `x_groq` block.
 
 #[path = "support/scripted.rs"]
 mod scripted;
@@ -301,4 +301,53 @@ async fn a_litellm_proxy_names_its_deployment_through_every_kind() {
             ("litellm_call_id", "6a0f3d1c-77b2"),
         ]
     );
+}
+
+#[tokio::test]
+async fn groq_says_which_request_and_seed_served_a_streamed_call() {
+    let chunk = |delta: Value, finish: Value, groq: Value| {
+        json!({"id": "chatcmpl-7d1", "object": "chat.completion.chunk", "created": 1752000000,
+               "model": "llama-3.1-8b-instant", "system_fingerprint": "fp_c523237e5d",
+               "choices": [{"index": 0, "delta": delta, "logprobs": null,
+                            "finish_reason": finish}],
+               "x_groq": groq})
+        .to_string()
+    };
+    let mut chunks = events(&[
+        chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+            json!({"id": "req_01k0f9t2a3e8b7c6d5"}),
+        ),
+        chunk(json!({"content": "Hi."}), Value::Null, Value::Null),
+        chunk(
+            json!({}),
+            json!("stop"),
+            json!({"id": "req_01k0f9t2a3e8b7c6d5", "seed": 7,
+                   "usage": {"queue_time": 0.05, "prompt_tokens": 12, "prompt_time": 0.001,
+                             "completion_tokens": 3, "completion_time": 0.002,
+                             "total_tokens": 15, "total_time": 0.003}}),
+        ),
+    ]);
+    chunks.push("data: [DONE]\n\n".into());
+    let groq = server(
+        Canned::Stream { chunks, cut: false },
+        "text/event-stream",
+        vec![("x-request-id", "req_01k0f9t2a3e8b7c6d5")],
+    )
+    .await;
+    let base = format!("http://{}/openai/v1", groq.addr);
+    let reply = openai(&base, true).call(&request()).await.unwrap();
+    assert_eq!(
+        served(&reply),
+        [
+            ("groq_id", "req_01k0f9t2a3e8b7c6d5"),
+            ("groq_seed", "7"),
+            ("model", "llama-3.1-8b-instant"),
+            ("request_id", "req_01k0f9t2a3e8b7c6d5"),
+            ("response_id", "chatcmpl-7d1"),
+            ("system_fingerprint", "fp_c523237e5d"),
+        ]
+    );
+    assert_eq!(reply.usage.map(|u| u.completion_tokens), Some(3));
 }

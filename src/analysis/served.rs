@@ -7,8 +7,15 @@ use serde::Serialize;
 
 use crate::record::CallRecord;
 
-/// Keys of `served` that differ on every call: they identify the call, not what served it.
-pub const PER_CALL_KEYS: [&str; 3] = ["response_id", "request_id", "litellm_call_id"];
+/// Keys of `served` that identify the call, not what served it: ids that differ on every call,
+/// and the seed Groq says it sampled with (drawn per call unless the protocol set one).
+pub const PER_CALL_KEYS: [&str; 5] = [
+    "response_id",
+    "request_id",
+    "litellm_call_id",
+    "groq_id",
+    "groq_seed",
+];
 
 /// Keys whose value is the time of the request on a known server, not a fact about the server:
 /// llama.cpp's and vLLM's `GET /v1/models` answer `created` = now. Recorded (an auditor may

@@ -477,3 +477,78 @@ fn azure_empty_identity_fields_give_way_to_the_real_ones() {
         .unwrap();
     assert_eq!(pairs(&reply.served), [("model", "m ␛[2J")]);
 }
+
+#[test]
+fn groqs_block_gives_its_request_id_the_seed_it_used_and_a_streams_usage() {
+    let whole = json!({"id": "chatcmpl-5e1", "object": "chat.completion", "created": 1752000000,
+        "model": "llama-3.3-70b-versatile", "system_fingerprint": "fp_3f3b593e33",
+        "service_tier": "on_demand",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "4"},
+                     "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"queue_time": 0.012, "prompt_tokens": 40, "prompt_time": 0.002,
+                  "completion_tokens": 2, "completion_time": 0.004, "total_tokens": 42,
+                  "total_time": 0.006},
+        "x_groq": {"id": "req_01jz8x2c4ffs9v6w3m0k7n5t1a", "seed": 1804289383,
+                   "usage": {"dram_cached_tokens": 0, "sram_cached_tokens": 32}}});
+    let reply = Assembly::new("groq", false)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(reply.served["groq_id"], "req_01jz8x2c4ffs9v6w3m0k7n5t1a");
+    assert_eq!(reply.served["groq_seed"], "1804289383");
+    assert_eq!(reply.served["service_tier"], "on_demand");
+    assert_eq!(reply.usage.map(|u| u.completion_tokens), Some(2));
+
+    // Streamed: the id in the first and last chunk, the seed and the usage in the last.
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value, groq: serde_json::Value| {
+        json!({"id": "chatcmpl-5e2", "object": "chat.completion.chunk", "created": 1752000000,
+               "model": "llama-3.3-70b-versatile", "system_fingerprint": "fp_3f3b593e33",
+               "choices": [{"index": 0, "delta": delta, "logprobs": null,
+                            "finish_reason": finish}],
+               "x_groq": groq})
+        .to_string()
+    };
+    let chunks = [
+        chunk(
+            json!({"role": "assistant", "content": ""}),
+            json!(null),
+            json!({"id": "req_01jz8x3"}),
+        ),
+        chunk(json!({"content": "4"}), json!(null), json!(null)),
+        chunk(
+            json!({}),
+            json!("stop"),
+            json!({"id": "req_01jz8x3", "seed": 42, "usage": {"queue_time": 0.01,
+                "prompt_tokens": 40, "prompt_time": 0.002, "completion_tokens": 1,
+                "completion_time": 0.003, "total_tokens": 41, "total_time": 0.005}}),
+        ),
+        "[DONE]".to_string(),
+    ];
+    let mut a = Assembly::new("groq", false);
+    for c in &chunks {
+        a.event(c, &|| Duration::ZERO).unwrap();
+    }
+    let reply = a.end_of_stream(None).unwrap();
+    assert_eq!(reply.text, "4");
+    assert_eq!(reply.served["groq_id"], "req_01jz8x3");
+    assert_eq!(reply.served["groq_seed"], "42");
+    assert_eq!(
+        reply.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+        Some((40, 1))
+    );
+
+    // Groq says why it stopped a stream early in its block: the reply is not complete.
+    let mut a = Assembly::new("groq", false);
+    a.event(&chunks[1], &|| Duration::ZERO).unwrap();
+    let stopped = chunk(
+        json!({}),
+        json!(null),
+        json!({"id": "req_01jz8x3",
+        "error": "the service is\nover capacity"}),
+    );
+    let e = a.event(&stopped, &|| Duration::ZERO).unwrap_err();
+    assert_eq!(e.class, ErrorClass::Server);
+    assert_eq!(
+        e.message,
+        "provider `groq` stopped the reply early: the service is over capacity"
+    );
+}

@@ -27,6 +27,10 @@ struct Completion {
     usage: Option<WireUsage>,
     /// Mid-stream errors arrive after HTTP 200 as `data: {"error": …}`.
     error: Option<WireError>,
+    /// Groq's own block: its request `id`, the `seed` it used, a stream's `usage` (in its
+    /// final chunk) and `error` (why it stopped a stream early). Read leniently, as `provider`.
+    #[serde(default)]
+    x_groq: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,7 +140,18 @@ impl Assembly {
                 note_served(&mut self.served, key, value);
             }
         }
-        if let Some(usage) = reply.usage.as_ref().and_then(WireUsage::usage) {
+        let groq = &reply.x_groq;
+        if let Some(id) = groq.get("id").and_then(Value::as_str) {
+            note_served(&mut self.served, "groq_id", id);
+        }
+        if let Some(seed) = groq.get("seed").filter(|s| s.is_number()) {
+            note_served(&mut self.served, "groq_seed", &seed.to_string());
+        }
+        let groq_usage = groq
+            .get("usage")
+            .and_then(|u| serde_json::from_value::<WireUsage>(u.clone()).ok());
+        let usage = reply.usage.as_ref().and_then(WireUsage::usage);
+        if let Some(usage) = usage.or_else(|| groq_usage.as_ref().and_then(WireUsage::usage)) {
             self.usage = Some(usage);
         }
         // n is never sent, so only choice 0 exists; anything else is ignored.
@@ -186,6 +201,19 @@ impl Assembly {
         )
     }
 
+    /// The error a reply (or chunk) reports despite its HTTP 200: an `error` object, or Groq's
+    /// `x_groq.error`, why it stopped the stream early.
+    fn reported_error(&self, reply: &mut Completion) -> Option<CallFailure> {
+        if reply.error.is_some() {
+            return Some(self.stream_error(reply.error.take()));
+        }
+        let stopped = reply.x_groq.get("error").and_then(Value::as_str)?;
+        Some(self.failure(
+            ErrorClass::Server,
+            format!("stopped the reply early: {}", excerpt(stopped)),
+        ))
+    }
+
     fn stream_error(&self, error: Option<WireError>) -> CallFailure {
         let said = error
             .and_then(|e| e.message)
@@ -201,9 +229,9 @@ impl Assembly {
 impl Assemble for Assembly {
     /// The reply of a non-streamed call.
     fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
-        let reply: Completion = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
-        if reply.error.is_some() {
-            return Err(self.stream_error(reply.error));
+        let mut reply: Completion = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        if let Some(failure) = self.reported_error(&mut reply) {
+            return Err(failure);
         }
         if !reply
             .choices
@@ -225,9 +253,9 @@ impl Assemble for Assembly {
             self.done = true;
             return Ok(());
         }
-        let chunk: Completion = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
-        if chunk.error.is_some() {
-            return Err(self.stream_error(chunk.error));
+        let mut chunk: Completion = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
+        if let Some(failure) = self.reported_error(&mut chunk) {
+            return Err(failure);
         }
         let first = self.text.is_empty();
         self.absorb(chunk, |c| c.delta.as_ref());
