@@ -1,6 +1,7 @@
 //! What served a call, as the wire carries it, recorded through each kind against loopback
 //! servers shaped like the real ones: Azure OpenAI's stream that names nothing in its first
-//! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind; Groq's `x_groq` block.
+//! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind; Groq's `x_groq` block;
+//! vLLM's structured `system_fingerprint`.
 
 #[path = "support/scripted.rs"]
 mod scripted;
@@ -350,4 +351,41 @@ async fn groq_says_which_request_and_seed_served_a_streamed_call() {
         ]
     );
     assert_eq!(reply.usage.map(|u| u.completion_tokens), Some(3));
+}
+
+#[tokio::test]
+async fn a_vllm_fingerprint_is_recorded_whole_and_in_parts() {
+    let vllm = server(
+        whole(
+            json!({"id": "chatcmpl-0f9e8d7c6b5a", "object": "chat.completion",
+            "created": 1752000000, "model": "Qwen/Qwen3-8B",
+            "system_fingerprint": "vllm-0.11.0-H100-tp8-bf16-a3b21f94",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi.",
+                "refusal": null, "annotations": null, "audio": null, "function_call": null,
+                "tool_calls": [], "reasoning_content": null},
+                "logprobs": null, "finish_reason": "stop", "stop_reason": null}],
+            "service_tier": null,
+            "usage": {"prompt_tokens": 9, "total_tokens": 11, "completion_tokens": 2,
+                      "prompt_tokens_details": null},
+            "prompt_logprobs": null, "kv_transfer_params": null}),
+        ),
+        "text/event-stream",
+        vec![],
+    )
+    .await;
+    let base = format!("http://{}/v1", vllm.addr);
+    let reply = openai(&base, false).call(&request()).await.unwrap();
+    assert_eq!(
+        served(&reply),
+        [
+            ("config_hash", "a3b21f94"),
+            ("dtype", "bf16"),
+            ("hardware", "H100"),
+            ("model", "Qwen/Qwen3-8B"),
+            ("response_id", "chatcmpl-0f9e8d7c6b5a"),
+            ("system_fingerprint", "vllm-0.11.0-H100-tp8-bf16-a3b21f94"),
+            ("tensor_parallel", "8"),
+            ("vllm_version", "0.11.0"),
+        ]
+    );
 }

@@ -1,8 +1,8 @@
-//! What an OpenAI-compatible server says about itself outside any call, read from the documents
-//! the known servers publish: the model's `/models` entry (every server), llama.cpp's `/props`
-//! and vLLM's `/version` (both at the server root, beside `/v1`). Each reader takes a body and
-//! keeps only what it recognises; anything else (an error page, HTML, another shape) reads as
-//! nothing. No I/O here.
+//! What an OpenAI-compatible server says about itself, read from the documents the known
+//! servers publish outside any call — the model's `/models` entry (every server), llama.cpp's
+//! `/props` and vLLM's `/version` (both at the server root, beside `/v1`) — and from vLLM's
+//! structured `system_fingerprint` on each reply. Each reader keeps only what it recognises;
+//! anything else (an error page, HTML, another shape) reads as nothing. No I/O here.
 
 use std::collections::BTreeMap;
 
@@ -109,6 +109,93 @@ pub fn combine(
         identity.pop_last();
     }
     (!identity.is_empty()).then_some(identity)
+}
+
+/// vLLM's `system_fingerprint` read into fields, the raw value left to the caller. vLLM (since
+/// 2026) writes `vllm-<version>-<hardware>[-tp<n>][-pp<n>][-dp<n>][-ep]-<dtype>[-<quantization>]
+/// [-kv<cache dtype>]-<hash8>`, later builds `vllm-<version>[-tp<n>][-pp<n>][-dp<n>][-ep]-<hash8>`,
+/// and in hash mode `vllm-[<version>-]<hash8>`. Parts that are absent are left out; a value
+/// that does not read as one of these (another server's fingerprint, a custom one) gives
+/// nothing.
+pub fn vllm_fingerprint(fingerprint: &str) -> BTreeMap<String, String> {
+    parse_vllm_fingerprint(fingerprint.trim())
+        .map(|fields| {
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), excerpt(&v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_vllm_fingerprint(fingerprint: &str) -> Option<Vec<(&'static str, String)>> {
+    let parts: Vec<&str> = fingerprint.strip_prefix("vllm-")?.split('-').collect();
+    let (hash, middle) = parts.split_last()?;
+    let is_hash = hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_hash && *hash != "nohash" {
+        return None;
+    }
+    let mut fields = vec![("config_hash", hash.to_string())];
+    let mut rest = middle.iter().copied().peekable();
+    if let Some(version) = rest.next_if(|p| p.starts_with(|c: char| c.is_ascii_digit())) {
+        fields.push(("vllm_version", version.to_string()));
+    }
+    // The hardware runs up to the parallelism or the dtype (its name may hold hyphens).
+    let mut hardware = Vec::new();
+    while let Some(part) = rest.next_if(|p| parallelism(p).is_none() && !is_dtype(p)) {
+        hardware.push(part);
+    }
+    if !hardware.is_empty() {
+        fields.push(("hardware", hardware.join("-")));
+    }
+    while let Some(part) = rest.next_if(|p| parallelism(p).is_some()) {
+        fields.extend(parallelism(part));
+    }
+    if let Some(dtype) = rest.next_if(|p| is_dtype(p)) {
+        fields.push(("dtype", dtype.to_string()));
+        // After the dtype: the quantization, up to the KV-cache dtype (`compressed-tensors`
+        // holds a hyphen).
+        let mut quantization = Vec::new();
+        while let Some(part) = rest.next_if(|p| kv_cache_dtype(p).is_none()) {
+            quantization.push(part);
+        }
+        if !quantization.is_empty() {
+            fields.push(("quantization", quantization.join("-")));
+        }
+        if let Some(kv) = rest.next().and_then(kv_cache_dtype) {
+            fields.push(("kv_cache_dtype", kv.to_string()));
+        }
+    }
+    // Anything left over is not vLLM's format.
+    rest.next().is_none().then_some(fields)
+}
+
+/// A parallelism part of a vLLM fingerprint (`tp8`, `pp2`, `dp4`, `ep`) as a field.
+fn parallelism(part: &str) -> Option<(&'static str, String)> {
+    if part == "ep" {
+        return Some(("expert_parallel", "true".into()));
+    }
+    let key = match part.get(..2)? {
+        "tp" => "tensor_parallel",
+        "pp" => "pipeline_parallel",
+        "dp" => "data_parallel",
+        _ => return None,
+    };
+    let degree = &part[2..];
+    (!degree.is_empty() && degree.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| (key, degree.to_string()))
+}
+
+/// A model dtype as vLLM writes it: short (`bf16`, `fp16`, `fp32`) or torch's own name.
+fn is_dtype(part: &str) -> bool {
+    matches!(part, "bf16" | "fp16" | "fp32" | "fp64")
+        || part.starts_with("float")
+        || part.starts_with("bfloat")
+}
+
+/// The KV-cache dtype of a `kv<dtype>` part (`kvfp8`, `kvfp8_e4m3`).
+fn kv_cache_dtype(part: &str) -> Option<&str> {
+    part.strip_prefix("kv").filter(|d| !d.is_empty())
 }
 
 /// The body as a JSON object, or None.

@@ -552,3 +552,107 @@ fn groqs_block_gives_its_request_id_the_seed_it_used_and_a_streams_usage() {
         "provider `groq` stopped the reply early: the service is over capacity"
     );
 }
+
+#[test]
+fn vllms_fingerprint_is_read_into_its_parts() {
+    let read = |f: &str| {
+        identity::vllm_fingerprint(f)
+            .into_iter()
+            .collect::<Vec<(String, String)>>()
+    };
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        read("vllm-0.11.0-H100-tp8-bf16-a3b21f94"),
+        owned(&[
+            ("config_hash", "a3b21f94"),
+            ("dtype", "bf16"),
+            ("hardware", "H100"),
+            ("tensor_parallel", "8"),
+            ("vllm_version", "0.11.0"),
+        ])
+    );
+    // Every part the format has: a hyphen in the hardware and in the quantization.
+    assert_eq!(
+        read("vllm-0.11.1.dev4+g9c2e1f0-RTX-4090-tp2-pp2-dp4-ep-fp16-compressed-tensors-kvfp8_e4m3-0f1e2d3c"),
+        owned(&[
+            ("config_hash", "0f1e2d3c"),
+            ("data_parallel", "4"),
+            ("dtype", "fp16"),
+            ("expert_parallel", "true"),
+            ("hardware", "RTX-4090"),
+            ("kv_cache_dtype", "fp8_e4m3"),
+            ("pipeline_parallel", "2"),
+            ("quantization", "compressed-tensors"),
+            ("tensor_parallel", "2"),
+            ("vllm_version", "0.11.1.dev4+g9c2e1f0"),
+        ])
+    );
+    // Later builds leave out the hardware and dtypes; hash mode all but the hash.
+    assert_eq!(
+        read("vllm-0.12.0-tp4-5d6e7f80"),
+        owned(&[
+            ("config_hash", "5d6e7f80"),
+            ("tensor_parallel", "4"),
+            ("vllm_version", "0.12.0"),
+        ])
+    );
+    assert_eq!(
+        read("vllm-0.12.0-5d6e7f80"),
+        owned(&[("config_hash", "5d6e7f80"), ("vllm_version", "0.12.0")])
+    );
+    assert_eq!(read("vllm-5d6e7f80"), owned(&[("config_hash", "5d6e7f80")]));
+    assert_eq!(
+        read("vllm-0.11.0-unknown-bf16-nohash"),
+        owned(&[
+            ("config_hash", "nohash"),
+            ("dtype", "bf16"),
+            ("hardware", "unknown"),
+            ("vllm_version", "0.11.0"),
+        ])
+    );
+    // Not vLLM's format: nothing, and the raw value stays the only record.
+    for other in [
+        "fp_ee1d74bde0",
+        "b5890-0d922267",
+        "fp_ollama",
+        "vllm-prod-east",
+        "vllm-0.11.0-tp2-odd-5d6e7f80",
+        "vllm-0.11.0-H100-bf16-kvfp8-extra-5d6e7f80",
+        "vllm-",
+        "",
+    ] {
+        assert_eq!(read(other), [], "{other}");
+    }
+}
+
+#[test]
+fn a_vllm_reply_records_its_fingerprint_and_the_parts_of_it() {
+    let whole = json!({"id": "chatcmpl-b3", "object": "chat.completion", "created": 1752000000,
+        "model": "Qwen/Qwen3-8B", "system_fingerprint": "vllm-0.11.0-H100-tp8-bf16-a3b21f94",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi."},
+                     "logprobs": null, "finish_reason": "stop", "stop_reason": null}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11,
+                  "prompt_tokens_details": null},
+        "prompt_logprobs": null, "kv_transfer_params": null});
+    let reply = Assembly::new("vllm", false)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        pairs(&reply.served),
+        [
+            ("config_hash", "a3b21f94"),
+            ("dtype", "bf16"),
+            ("hardware", "H100"),
+            ("model", "Qwen/Qwen3-8B"),
+            ("response_id", "chatcmpl-b3"),
+            ("system_fingerprint", "vllm-0.11.0-H100-tp8-bf16-a3b21f94"),
+            ("tensor_parallel", "8"),
+            ("vllm_version", "0.11.0"),
+        ]
+    );
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::identity;
 use crate::providers::http::{excerpt, Assemble, TokenLog};
 use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
@@ -176,7 +177,13 @@ impl Assembly {
         }
     }
 
-    fn reply(self) -> Reply {
+    fn reply(mut self) -> Reply {
+        // vLLM's fingerprint spells out what served; the raw value stays beside its parts.
+        let fingerprint = self.served.get("system_fingerprint");
+        let parts = fingerprint.map(|f| identity::vllm_fingerprint(f));
+        for (key, value) in parts.into_iter().flatten() {
+            self.served.entry(key).or_insert(value);
+        }
         let (tokens, logprobs) = self.tokens.keep(self.want_logprobs, &self.text);
         Reply {
             text: self.text,
