@@ -1,7 +1,7 @@
 //! What served a call, as the wire carries it, recorded through each kind against loopback
 //! servers shaped like the real ones: Azure OpenAI's stream that names nothing in its first
 //! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind; Groq's `x_groq` block;
-//! vLLM's structured `system_fingerprint`.
+//! vLLM's structured `system_fingerprint`; a llama.cpp server's model size and quantization.
 
 #[path = "support/scripted.rs"]
 mod scripted;
@@ -388,4 +388,78 @@ async fn a_vllm_fingerprint_is_recorded_whole_and_in_parts() {
             ("vllm_version", "0.11.0"),
         ]
     );
+}
+
+/// What a current llama-server answers outside any call: `/v1/models` with the model's `meta`
+/// and `/props` with the server's own name for the quantization.
+fn llama_server_documents(method: &str, path: &str) -> Option<Value> {
+    match (method, path) {
+        ("GET", "/v1/models") => Some(json!({"object": "list", "data": [{
+            "id": "Qwen3-8B-Q4_K_M.gguf", "object": "model", "created": 1765432100,
+            "owned_by": "llamacpp", "meta": {"vocab_type": 2, "n_vocab": 151936,
+            "n_ctx_train": 40960, "n_embd": 4096, "n_params": 8190735360u64,
+            "size": 5027783488u64}}]})),
+        ("GET", "/props") => Some(json!({
+            "default_generation_settings": {"n_ctx": 4096, "params": {"seed": 4294967295u64}},
+            "total_slots": 1, "model_alias": "Qwen3-8B-Q4_K_M.gguf",
+            "model_ftype": "Q4_K - Medium", "model_path": "/models/Qwen3-8B-Q4_K_M.gguf",
+            "modalities": {"vision": false, "video": false, "audio": false},
+            "chat_template": "{{ messages }}", "build_info": "b6700-a1b2c3d4",
+            "is_sleeping": false})),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_llama_server_names_its_model_size_and_quantization() {
+    let options = Options {
+        stream_type: "text/event-stream",
+        headers: vec![],
+        outside: Some(llama_server_documents),
+    };
+    let not_found = Canned::Whole {
+        status: 404,
+        headers: vec![],
+        body: json!({"error": {"code": 404, "message": "File Not Found",
+            "type": "not_found_error"}})
+        .to_string(),
+    };
+    let llama = Scripted::start(vec![], Some(not_found), options).await;
+    let settings = Settings::new(
+        "llama",
+        &format!("http://{}/v1", llama.addr),
+        "Qwen3-8B-Q4_K_M.gguf",
+    );
+    let identity = OpenAiBackend::new(settings)
+        .unwrap()
+        .server_identity()
+        .await
+        .unwrap();
+    let fields: Vec<(&str, &str)> = identity
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("build_info", "b6700-a1b2c3d4"),
+            ("chat_template_sha256", "f24189f08c85a1eb"),
+            ("created", "1765432100"),
+            ("default_seed", "4294967295"),
+            ("id", "Qwen3-8B-Q4_K_M.gguf"),
+            ("model_path", "/models/Qwen3-8B-Q4_K_M.gguf"),
+            ("n_ctx_train", "40960"),
+            ("n_embd", "4096"),
+            ("n_params", "8190735360"),
+            ("n_vocab", "151936"),
+            ("owned_by", "llamacpp"),
+            ("quantization", "Q4_K - Medium"),
+            ("size", "5027783488"),
+            ("total_slots", "1"),
+            ("vocab_type", "2"),
+        ]
+    );
+    // llama-server has no /version: that read went to the script and was refused.
+    let asked: Vec<String> = llama.received().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(asked, ["/version"]);
 }

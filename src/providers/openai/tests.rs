@@ -335,6 +335,7 @@ fn llama_cpp_props_give_build_model_path_slots_seed_and_a_template_hash() {
             ("chat_template_sha256", "2f3f666573313d2b"),
             ("default_seed", "4294967295"),
             ("model_path", "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"),
+            ("quantization", "Q4_K_M"),
             ("total_slots", "1"),
         ]
     );
@@ -370,7 +371,7 @@ fn vllm_version_is_the_server_version() {
 }
 
 #[test]
-fn an_identity_keeps_what_the_server_documents_first_and_at_most_sixteen_keys() {
+fn an_identity_keeps_what_the_server_documents_first_and_at_most_max_keys() {
     let entry: std::collections::BTreeMap<String, String> = (0..40)
         .map(|i| (format!("field{i:02}"), i.to_string()))
         .chain([("build_info".to_string(), "from-models".to_string())])
@@ -655,4 +656,75 @@ fn a_vllm_reply_records_its_fingerprint_and_the_parts_of_it() {
             ("vllm_version", "0.11.0"),
         ]
     );
+}
+
+#[test]
+fn llama_cpp_model_entries_give_their_meta_and_props_the_quantization() {
+    let models = json!({"object": "list", "data": [{
+        "id": "qwen3-8b", "object": "model", "created": 1752000000, "owned_by": "llamacpp",
+        "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx_train": 40960, "n_embd": 4096,
+                 "n_params": 8190735360u64, "size": 5027783488u64, "id": "not the model"}}]});
+    assert_eq!(
+        pairs(&identity::model_entry(
+            models.to_string().as_bytes(),
+            "qwen3-8b"
+        )),
+        [
+            ("created", "1752000000"),
+            ("id", "qwen3-8b"),
+            ("n_ctx_train", "40960"),
+            ("n_embd", "4096"),
+            ("n_params", "8190735360"),
+            ("n_vocab", "151936"),
+            ("owned_by", "llamacpp"),
+            ("size", "5027783488"),
+            ("vocab_type", "2"),
+        ]
+    );
+    // The server's own word on the quantization wins over the file's name.
+    let props = json!({"model_path": "/m/Qwen3-8B-Q4_K_M.gguf", "model_ftype": "Q4_K - Medium",
+        "build_info": "b6700-a1b2c3d4"});
+    let read = identity::props(props.to_string().as_bytes());
+    assert_eq!(read["quantization"], "Q4_K - Medium");
+    let props = json!({"model_path": "/m/Qwen3-8B-Q4_K_M.gguf", "model_ftype": ""});
+    let read = identity::props(props.to_string().as_bytes());
+    assert_eq!(read["quantization"], "Q4_K_M");
+}
+
+#[test]
+fn a_gguf_files_name_gives_its_quantization_only_when_unambiguous() {
+    let q = identity::quantization_in_file_name;
+    assert_eq!(
+        q("/models/qwen2.5-0.5b-instruct-q4_k_m.gguf").as_deref(),
+        Some("Q4_K_M")
+    );
+    assert_eq!(
+        q("Meta-Llama-3.1-8B-Instruct-Q8_0.gguf").as_deref(),
+        Some("Q8_0")
+    );
+    assert_eq!(q("gpt-oss-20b-MXFP4.gguf").as_deref(), Some("MXFP4"));
+    assert_eq!(
+        q("Qwen3-30B-A3B-UD-IQ2_XXS.gguf").as_deref(),
+        Some("IQ2_XXS")
+    );
+    assert_eq!(
+        q("C:\\models\\gemma-3-4b-it-bf16.GGUF").as_deref(),
+        Some("BF16")
+    );
+    assert_eq!(q("phi-4-Q6_K_imatrix.gguf").as_deref(), Some("Q6_K"));
+    assert_eq!(
+        q("DeepSeek-R1-Q4_K_M-00001-of-00003.gguf").as_deref(),
+        Some("Q4_K_M")
+    );
+    // Two quantizations, none, a part that only begins like one, not a GGUF file: no answer.
+    for path in [
+        "merge-Q4_K_M-Q8_0.gguf",
+        "qwen3-8b.gguf",
+        "model-Q4_Kfoo.gguf",
+        "model-Q4_K_M.bin",
+        "Qwen3-8B-Q4_K_M",
+        "",
+    ] {
+        assert_eq!(q(path), None, "{path}");
+    }
 }
