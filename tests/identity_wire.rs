@@ -1,7 +1,8 @@
 //! What served a call, as the wire carries it, recorded through each kind against loopback
 //! servers shaped like the real ones: Azure OpenAI's stream that names nothing in its first
 //! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind; Groq's `x_groq` block;
-//! vLLM's structured `system_fingerprint`; a llama.cpp server's model size and quantization.
+//! vLLM's structured `system_fingerprint`; a llama.cpp server's model size and quantization;
+//! Ollama's log-probabilities.
 
 #[path = "support/scripted.rs"]
 mod scripted;
@@ -462,4 +463,67 @@ async fn a_llama_server_names_its_model_size_and_quantization() {
     // llama-server has no /version: that read went to the script and was refused.
     let asked: Vec<String> = llama.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(asked, ["/version"]);
+}
+
+/// Ollama's `/api/tags`, listing the model the test calls.
+fn ollama_tags(method: &str, path: &str) -> Option<Value> {
+    (method == "GET" && path == "/api/tags").then(|| {
+        json!({"models": [{"name": "llama3.2:latest", "model": "llama3.2:latest",
+            "modified_at": "2026-01-01T00:00:00Z", "size": 2019393189u64,
+            "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+            "details": {"format": "gguf", "family": "llama", "parameter_size": "3.2B",
+                        "quantization_level": "Q4_K_M"}}]})
+    })
+}
+
+#[tokio::test]
+async fn ollama_is_asked_for_log_probabilities_and_its_tokens_are_kept() {
+    let token = |t: &str, lp: f64| {
+        json!({"token": t, "logprob": lp, "bytes": t.bytes().collect::<Vec<_>>(),
+               "top_logprobs": []})
+    };
+    let line = |content: &str, logprobs: Value, done: bool| {
+        let mut object = json!({"model": "llama3.2", "created_at": "2026-01-01T00:00:00.1Z",
+            "message": {"role": "assistant", "content": content}, "done": done});
+        if done {
+            object["done_reason"] = json!("stop");
+            object["prompt_eval_count"] = json!(26);
+            object["eval_count"] = json!(3);
+        } else {
+            object["logprobs"] = logprobs;
+        }
+        format!("{object}\n")
+    };
+    let chunks = vec![
+        line("Hi", json!([token("Hi", -0.03125)]), false),
+        line(
+            " there.",
+            json!([token(" there", -0.5), token(".", -0.25)]),
+            false,
+        ),
+        line("", Value::Null, true),
+    ];
+    let options = Options {
+        stream_type: "application/x-ndjson",
+        headers: vec![],
+        outside: Some(ollama_tags),
+    };
+    let ollama_server =
+        Scripted::start(vec![], Some(Canned::Stream { chunks, cut: false }), options).await;
+    let settings = ollama::settings("ol", &format!("http://{}", ollama_server.addr), "llama3.2");
+    let reply = OllamaBackend::new(settings)
+        .unwrap()
+        .call(&request())
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "Hi there.");
+    assert_eq!(
+        reply.tokens,
+        Some(vec!["Hi".into(), " there".into(), ".".into()])
+    );
+    assert_eq!(reply.logprobs, Some(vec![-0.03125, -0.5, -0.25]));
+    let sent = &ollama_server.received()[0];
+    assert_eq!(sent.path, "/api/chat");
+    assert_eq!(sent.body["logprobs"], true);
+    assert!(sent.body.get("top_logprobs").is_none());
 }

@@ -91,7 +91,8 @@ async fn a_whole_reply_round_trip_pins_the_request_and_the_reply() {
             {"role": "user", "content": "Capital of France?"}
         ],
         "stream": false,
-        "options": {"temperature": 0.0, "top_k": 5, "seed": 42, "num_predict": 8}
+        "options": {"temperature": 0.0, "top_k": 5, "seed": 42, "num_predict": 8},
+        "logprobs": true
     });
     assert_eq!(r.body, golden);
     // What the conditions record is what was sent.

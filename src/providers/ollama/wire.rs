@@ -1,5 +1,5 @@
 //! Ollama's native wire format, read: `/api/chat` replies (one object, or NDJSON objects line
-//! by line) into a `Reply`, error responses into a classified `CallFailure`, and the
+//! by line, with their tokens' log-probabilities where asked) into a `Reply`, error responses into a classified `CallFailure`, and the
 //! `/api/tags` and `/api/version` identity answers. No I/O here.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::providers::http::{excerpt, Assemble};
+use crate::providers::http::{excerpt, Assemble, TokenLog};
 use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
@@ -27,6 +27,10 @@ struct ChatObject {
     remote_host: Option<String>,
     /// Ollama's errors are `{"error": "text"}`; a proxy's may be an object.
     error: Option<Value>,
+    /// When asked (`"logprobs": true`, Ollama 0.12.11 and later): one entry per token of this
+    /// object's content, `{token, logprob, bytes, top_logprobs}`. Read leniently.
+    #[serde(default)]
+    logprobs: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,7 +42,9 @@ struct Message {
 #[derive(Debug)]
 pub struct Assembly {
     provider: String,
+    want_logprobs: bool,
     text: String,
+    tokens: TokenLog,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     served: BTreeMap<String, String>,
@@ -48,10 +54,12 @@ pub struct Assembly {
 }
 
 impl Assembly {
-    pub fn new(provider: &str) -> Self {
+    pub fn new(provider: &str, want_logprobs: bool) -> Self {
         Assembly {
             provider: provider.to_string(),
+            want_logprobs,
             text: String::new(),
+            tokens: TokenLog::default(),
             finish_reason: None,
             usage: None,
             served: BTreeMap::new(),
@@ -77,9 +85,23 @@ impl Assembly {
                 note_served(&mut self.served, key, value);
             }
         }
-        if let Some(content) = object.message.and_then(|m| m.content) {
-            self.text.push_str(&content);
+        let content = object.message.and_then(|m| m.content).unwrap_or_default();
+        match object.logprobs.as_array() {
+            Some(list) => {
+                for entry in list {
+                    match entry.get("token").and_then(Value::as_str) {
+                        Some(token) => self.tokens.push(
+                            token.to_string(),
+                            entry.get("logprob").and_then(Value::as_f64),
+                        ),
+                        None => self.tokens.missing(),
+                    }
+                }
+            }
+            None if !content.is_empty() => self.tokens.missing(),
+            None => {}
         }
+        self.text.push_str(&content);
         if object.done {
             self.done = true;
             self.finish_reason = object.done_reason;
@@ -97,10 +119,11 @@ impl Assembly {
     }
 
     fn reply(self) -> Reply {
+        let (tokens, logprobs) = self.tokens.keep(self.want_logprobs, &self.text);
         Reply {
             text: self.text,
-            tokens: None,
-            logprobs: None,
+            tokens,
+            logprobs,
             finish_reason: self.finish_reason,
             usage: self.usage,
             served: self.served,
