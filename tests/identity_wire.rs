@@ -2,7 +2,7 @@
 //! servers shaped like the real ones: Azure OpenAI's stream that names nothing in its first
 //! chunk; a LiteLLM proxy's deployment headers, on every HTTP kind; Groq's `x_groq` block;
 //! vLLM's structured `system_fingerprint`; a llama.cpp server's model size and quantization;
-//! Ollama's log-probabilities.
+//! Ollama's log-probabilities. And the reasoning tokens xAI and Gemini count apart.
 
 #[path = "support/scripted.rs"]
 mod scripted;
@@ -526,4 +526,67 @@ async fn ollama_is_asked_for_log_probabilities_and_its_tokens_are_kept() {
     assert_eq!(sent.path, "/api/chat");
     assert_eq!(sent.body["logprobs"], true);
     assert!(sent.body.get("top_logprobs").is_none());
+}
+
+#[tokio::test]
+async fn reasoning_tokens_are_recorded_as_xai_and_gemini_count_them() {
+    // xAI: 290 tokens of reasoning, outside the one it calls the completion.
+    let xai = server(
+        whole(
+            json!({"id": "3f0c9a1e", "object": "chat.completion", "created": 1752000000,
+            "model": "grok-4-0709",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "4",
+                "refusal": null}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 303,
+                "prompt_tokens_details": {"text_tokens": 12, "audio_tokens": 0,
+                    "image_tokens": 0, "cached_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 290, "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+                "num_sources_used": 0},
+            "system_fingerprint": "fp_3a40c4b4b0"}),
+        ),
+        "text/event-stream",
+        vec![],
+    )
+    .await;
+    let reply = openai(&format!("http://{}/v1", xai.addr), false)
+        .call(&request())
+        .await
+        .unwrap();
+    let usage = reply.usage.unwrap();
+    assert_eq!(
+        (usage.completion_tokens, usage.reasoning_tokens),
+        (1, Some(290))
+    );
+
+    // Gemini: thoughts counted apart, and added into the completion by reprise.
+    let gemini = server(
+        whole(json!({"candidates": [{"content": {"role": "model",
+                "parts": [{"text": "4"}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 1,
+                "totalTokenCount": 305, "thoughtsTokenCount": 295,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 9}]},
+            "modelVersion": "gemini-2.5-pro", "responseId": "r-2"})),
+        "text/event-stream",
+        vec![],
+    )
+    .await;
+    let mut s = Settings::new(
+        "g",
+        &format!("http://{}/v1beta", gemini.addr),
+        "gemini-2.5-pro",
+    );
+    s.key = ApiKey::new(KEY);
+    s.stream = false;
+    s.logprobs = false;
+    let reply = GeminiBackend::new(s)
+        .unwrap()
+        .call(&request())
+        .await
+        .unwrap();
+    let usage = reply.usage.unwrap();
+    assert_eq!(
+        (usage.completion_tokens, usage.reasoning_tokens),
+        (296, Some(295))
+    );
 }
