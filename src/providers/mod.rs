@@ -93,7 +93,8 @@ const IDENTITY_HEADERS: [(&str, &str); 5] = [
 
 /// What a response's headers say served the call, under short keys: the server's request id
 /// (`request_id`, from the header named `request_id`, e.g. `x-request-id`), a gateway's
-/// deployment ([`IDENTITY_HEADERS`]) and the upstream LiteLLM called (`litellm_api_base`, from
+/// deployment (LiteLLM's `x-litellm-model-name`, `-model-id`, `-model-group`, `-version`,
+/// `-call-id`) and the upstream LiteLLM called (`litellm_api_base`, from
 /// `x-litellm-model-api-base`, kept only as a URL without credentials, query or fragment).
 /// Values are one safe line; empty ones are left out.
 pub fn identity_headers(

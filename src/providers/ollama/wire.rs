@@ -1,6 +1,7 @@
 //! Ollama's native wire format, read: `/api/chat` replies (one object, or NDJSON objects line
-//! by line, with their tokens' log-probabilities where asked) into a `Reply`, error responses into a classified `CallFailure`, and the
-//! `/api/tags` and `/api/version` identity answers. No I/O here.
+//! by line, with their tokens' log-probabilities where asked) into a `Reply`, error responses
+//! into a classified `CallFailure`, and the `/api/tags` and `/api/version` identity answers.
+//! No I/O here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

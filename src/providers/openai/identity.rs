@@ -168,12 +168,14 @@ pub fn combine(
     (!identity.is_empty()).then_some(identity)
 }
 
-/// vLLM's `system_fingerprint` read into fields, the raw value left to the caller. vLLM (since
-/// 2026) writes `vllm-<version>-<hardware>[-tp<n>][-pp<n>][-dp<n>][-ep]-<dtype>[-<quantization>]
-/// [-kv<cache dtype>]-<hash8>`, later builds `vllm-<version>[-tp<n>][-pp<n>][-dp<n>][-ep]-<hash8>`,
-/// and in hash mode `vllm-[<version>-]<hash8>`. Parts that are absent are left out; a value
-/// that does not read as one of these (another server's fingerprint, a custom one) gives
-/// nothing.
+/// vLLM's `system_fingerprint` read into fields (the raw value is the caller's to keep). vLLM
+/// writes it (since 2026) in one of these forms, `[…]` being parts it leaves out when trivial:
+/// - `vllm-<version>-<hardware>[-tp<n>][-pp<n>][-dp<n>][-ep]-<dtype>[-<quant>][-kv<dtype>]-<hash8>`
+///   (the first builds, e.g. `vllm-0.11.0-H100-tp8-bf16-a3b21f94`);
+/// - `vllm-<version>[-tp<n>][-pp<n>][-dp<n>][-ep]-<hash8>` (later builds);
+/// - `vllm-[<version>-]<hash8>` (hash mode).
+///
+/// A value in none of these forms (another server's fingerprint, a custom one) gives nothing.
 pub fn vllm_fingerprint(fingerprint: &str) -> BTreeMap<String, String> {
     parse_vllm_fingerprint(fingerprint.trim())
         .map(|fields| {

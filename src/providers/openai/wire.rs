@@ -214,7 +214,11 @@ impl Assembly {
         if reply.error.is_some() {
             return Some(self.stream_error(reply.error.take()));
         }
-        let stopped = reply.x_groq.get("error").and_then(Value::as_str)?;
+        let stopped = reply
+            .x_groq
+            .get("error")
+            .and_then(Value::as_str)
+            .filter(|e| !e.trim().is_empty())?;
         Some(self.failure(
             ErrorClass::Server,
             format!("stopped the reply early: {}", excerpt(stopped)),
