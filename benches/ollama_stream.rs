@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("streamed_ndjson_1KiB_reads", |b| {
         b.iter(|| {
             let mut decoder = LineDecoder::new();
-            let mut a = Assembly::new("bench");
+            let mut a = Assembly::new("bench", false);
             for read in stream.chunks(1024) {
                 for line in decoder.push(read).unwrap() {
                     a.event(&line, &|| Duration::ZERO).unwrap();

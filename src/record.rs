@@ -118,6 +118,12 @@ impl ErrorClass {
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Tokens the model spent reasoning, where the provider counts them apart
+    /// (`completion_tokens_details.reasoning_tokens`, Gemini's `thoughtsTokenCount`), as it
+    /// counts them. Whether `completion_tokens` includes them is the provider's choice: OpenAI's
+    /// does, xAI's does not, and for Gemini reprise adds them in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
 }
 
 impl CallRecord {
@@ -182,5 +188,22 @@ mod tests {
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains(r#""class":"rate_limit""#), "{json}");
         assert_eq!(serde_json::from_str::<CallRecord>(&json).unwrap(), e);
+    }
+
+    #[test]
+    fn usage_without_reasoning_tokens_reads_and_writes_as_before() {
+        // A record archived before reasoning tokens were counted: the same bytes both ways.
+        let old = r#"{"prompt_tokens":12,"completion_tokens":3}"#;
+        let usage: Usage = serde_json::from_str(old).unwrap();
+        assert_eq!(usage.reasoning_tokens, None);
+        assert_eq!(serde_json::to_string(&usage).unwrap(), old);
+        let new = Usage {
+            reasoning_tokens: Some(290),
+            ..usage
+        };
+        assert_eq!(
+            serde_json::to_string(&new).unwrap(),
+            r#"{"prompt_tokens":12,"completion_tokens":3,"reasoning_tokens":290}"#
+        );
     }
 }

@@ -53,6 +53,7 @@ fn paris(served: &[(&str, &str)]) -> Reply {
         usage: Some(Usage {
             prompt_tokens: 12,
             completion_tokens: 2,
+            reasoning_tokens: None,
         }),
         served: served
             .iter()

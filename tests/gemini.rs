@@ -55,6 +55,7 @@ fn paris(response_id: &str, ttft: Option<Duration>) -> Reply {
         usage: Some(Usage {
             prompt_tokens: 9,
             completion_tokens: 2,
+            reasoning_tokens: None,
         }),
         served: [("model", MODEL_VERSION), ("response_id", response_id)]
             .iter()

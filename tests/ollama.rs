@@ -50,6 +50,7 @@ fn paris(ttft: Option<Duration>) -> Reply {
         usage: Some(Usage {
             prompt_tokens: 26,
             completion_tokens: 3,
+            reasoning_tokens: None,
         }),
         served: [("digest", DIGEST), ("model", "llama3.2")]
             .iter()
@@ -91,7 +92,8 @@ async fn a_whole_reply_round_trip_pins_the_request_and_the_reply() {
             {"role": "user", "content": "Capital of France?"}
         ],
         "stream": false,
-        "options": {"temperature": 0.0, "top_k": 5, "seed": 42, "num_predict": 8}
+        "options": {"temperature": 0.0, "top_k": 5, "seed": 42, "num_predict": 8},
+        "logprobs": true
     });
     assert_eq!(r.body, golden);
     // What the conditions record is what was sent.

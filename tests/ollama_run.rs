@@ -125,7 +125,7 @@ async fn reprise_run_against_a_configured_ollama_archives_the_digest() {
         assert!(call["timing"]["ttft_ms"].is_number(), "{call}");
         assert!(
             call.get("tokens").is_none(),
-            "Ollama is not asked for tokens"
+            "the server sent no log-probabilities"
         );
     }
     // The conditions name the endpoint and the exact body sent.

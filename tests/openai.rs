@@ -50,6 +50,7 @@ fn paris(ttft: Option<Duration>, served: &[(&str, &str)]) -> Reply {
         usage: Some(Usage {
             prompt_tokens: 12,
             completion_tokens: 2,
+            reasoning_tokens: None,
         }),
         served: served
             .iter()

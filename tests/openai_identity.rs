@@ -75,8 +75,13 @@ async fn a_llama_cpp_server_names_its_build_model_file_slots_seed_and_template()
             ("default_seed", "4294967295"),
             ("id", "qwen2.5-0.5b"),
             ("model_path", "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"),
+            ("n_params", "494032768"),
+            ("n_vocab", "151936"),
             ("owned_by", "llamacpp"),
+            ("quantization", "Q4_K_M"),
+            ("size", "491400032"),
             ("total_slots", "1"),
+            ("vocab_type", "2"),
         ]))
     );
     // Identity reads are not calls: the script saw nothing.

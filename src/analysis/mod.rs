@@ -26,7 +26,9 @@ use crate::record::{CallRecord, ErrorClass};
 
 pub use answer::{extract_answer, normalize, AnswerExtractor, AnswerPatternError};
 pub use matrix::MATRIX_SIZE;
-pub use served::{FirstServed, ServedIdentity, PER_CALL_KEYS};
+pub use served::{
+    compared, compared_fields, FirstServed, ServedIdentity, PER_CALL_KEYS, VOLATILE_KEYS,
+};
 pub use similarity::{ned, token_distance, DEFAULT_PAIR_BUDGET, SAMPLE_PER_OUTPUT};
 pub use tokenize::{word_tokens, Interner, TokenList};
 

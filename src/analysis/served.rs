@@ -7,13 +7,41 @@ use serde::Serialize;
 
 use crate::record::CallRecord;
 
-/// Keys of `served` that differ on every call: they identify the call, not what served it.
-pub const PER_CALL_KEYS: [&str; 2] = ["response_id", "request_id"];
+/// Keys of `served` that identify the call, not what served it: ids that differ on every call,
+/// and the seed Groq says it sampled with (drawn per call unless the protocol set one).
+pub const PER_CALL_KEYS: [&str; 5] = [
+    "response_id",
+    "request_id",
+    "litellm_call_id",
+    "groq_id",
+    "groq_seed",
+];
+
+/// Keys whose value is the time of the request on a known server, not a fact about the server:
+/// llama.cpp's and vLLM's `GET /v1/models` answer `created` = now. Recorded (an auditor may
+/// want them), never compared.
+pub const VOLATILE_KEYS: [&str; 1] = ["created"];
+
+/// Whether a difference in `key` is a difference in what served the calls: not for per-call
+/// or volatile keys. Every comparison of identities (the analysis, `compare`, the report's
+/// start-versus-end check) goes by this.
+pub fn compared(key: &str) -> bool {
+    !PER_CALL_KEYS.contains(&key) && !VOLATILE_KEYS.contains(&key)
+}
+
+/// The fields of an identity that count when comparing it (see [`compared`]).
+pub fn compared_fields(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .filter(|(k, _)| compared(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
 
 /// One distinct served identity of a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServedIdentity {
-    /// The `served` fields, per-call keys left out.
+    /// The `served` fields that are compared (per-call and volatile keys left out).
     pub fields: BTreeMap<String, String>,
     /// The first record it served, in archive order.
     pub first: FirstServed,
@@ -45,12 +73,7 @@ impl ServedState {
         if record.served.is_empty() {
             return;
         }
-        let key: Vec<(String, String)> = record
-            .served
-            .iter()
-            .filter(|(k, _)| !PER_CALL_KEYS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let key: Vec<(String, String)> = compared_fields(&record.served).into_iter().collect();
         if let Some(&i) = self.index.get(&key) {
             self.identities[i].records += 1;
             return;
@@ -104,5 +127,21 @@ mod tests {
         assert_eq!(ids[1].first.after_records, 5);
         assert_eq!(ids[1].records, 3);
         assert!(!ids[1].fields.contains_key("response_id"));
+    }
+
+    #[test]
+    fn a_volatile_field_neither_splits_nor_shows_an_identity() {
+        let mut s = ServedState::default();
+        for call in 0..3 {
+            let mut r = served(call, "r1", &format!("id-{call}"));
+            r.served
+                .insert("created".into(), (1_752_000_000 + call).to_string());
+            s.fold(&r);
+        }
+        let ids = s.identities();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        assert_eq!(ids[0].records, 3);
+        assert!(!ids[0].fields.contains_key("created"));
+        assert!(compared("system_fingerprint") && !compared("created") && !compared("request_id"));
     }
 }

@@ -450,6 +450,7 @@ fn backend_tokens_latency_and_throughput() {
         r.usage = Some(Usage {
             prompt_tokens: 5,
             completion_tokens: 4,
+            reasoning_tokens: None,
         });
         a.fold(&r);
     }

@@ -37,6 +37,7 @@ pub(super) fn records() -> Vec<CallRecord> {
     a.usage = Some(Usage {
         prompt_tokens: 12,
         completion_tokens: 3,
+        reasoning_tokens: None,
     });
     a.timing.ttft_ms = Some(1.0e-3);
     a.served.insert("model".into(), "m\u{2028}x \\u0041".into());

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::analysis::{ItemSnapshot, Snapshot, TargetSnapshot};
+use crate::analysis::{compared, ItemSnapshot, Snapshot, TargetSnapshot};
 use crate::archive::Archive;
 
 pub use diff::{conditions_diff, Change};
@@ -75,7 +75,8 @@ pub struct ServedDiff {
     /// What the server said about itself as each session started (header), where it did.
     pub a_server: Option<BTreeMap<String, String>>,
     pub b_server: Option<BTreeMap<String, String>>,
-    /// Fields whose values differ between the sessions (calls and server reports together).
+    /// Fields whose values differ between the sessions (calls and server reports together;
+    /// volatile fields, such as a `created` that is the time of the request, never do).
     pub changed: Vec<FieldChange>,
 }
 
@@ -305,8 +306,9 @@ fn served_diff(
     let server = |a: &Archive| a.header.servers.get(target).cloned();
     let (a, b) = (calls(snap_a), calls(snap_b));
     let (a_server, b_server) = (server(archive_a), server(archive_b));
-    // Each field's values per session: from every call identity and the server's reports
-    // (at the start, and at the end where the session closed).
+    // Each compared field's values per session: from every call identity and the server's
+    // reports (at the start, and at the end where the session closed). A volatile field (a
+    // `created` that is the time of the request) is no change.
     let values = |ids: &[BTreeMap<String, String>], archive: &Archive| {
         let mut v: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let reports = [
@@ -314,7 +316,7 @@ fn served_diff(
             archive.close.as_ref().and_then(|c| c.servers.get(target)),
         ];
         for fields in ids.iter().chain(reports.into_iter().flatten()) {
-            for (k, value) in fields {
+            for (k, value) in fields.iter().filter(|(k, _)| compared(k)) {
                 v.entry(k.clone()).or_default().insert(value.clone());
             }
         }

@@ -283,3 +283,83 @@ fn an_edited_archive_that_kept_its_identity_still_shows_the_edit() {
         c.verdict
     );
 }
+
+/// `one`'s session as served by a llama.cpp server: what `/v1/models` and `/props` said at
+/// the start and at the end (`created` is the time of each request), and the calls' build.
+fn llama_cpp(created: [&str; 2], fingerprint: &str) -> (Archive, Snapshot) {
+    let (mut archive, _) = one(&[("A", 5)]);
+    let server = |created: &str| {
+        [
+            ("build_info", "b5890-0d922267"),
+            ("created", created),
+            ("id", "qwen"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect::<BTreeMap<_, _>>()
+    };
+    archive
+        .header
+        .servers
+        .insert("local".into(), server(created[0]));
+    archive.close = Some(crate::archive::Close {
+        ended_at: "2026-01-01T00:01:00Z".into(),
+        outcome: crate::archive::SessionOutcome::Completed,
+        planned_calls: 5,
+        records: 5,
+        ok: 5,
+        errors: 0,
+        cancelled: 0,
+        summary: None,
+        servers: [("local".to_string(), server(created[1]))].into(),
+    });
+    for r in &mut archive.calls {
+        r.served.insert("created".into(), "1752000001".into());
+        r.served
+            .insert("system_fingerprint".into(), fingerprint.into());
+    }
+    let config = crate::session::analysis_config_from_conditions(&archive.header.conditions);
+    let mut analyzer = Analyzer::new(config);
+    for r in &archive.calls {
+        analyzer.fold(r);
+    }
+    (archive, analyzer.snapshot())
+}
+
+#[test]
+fn a_created_that_is_the_time_of_the_request_is_no_identity_change() {
+    let a = llama_cpp(["1752000000", "1752000090"], "b5890-0d922267");
+    let b = llama_cpp(["1752003600", "1752003700"], "b5890-0d922267");
+    let c = run(&a, &b);
+    assert!(c.served[0].changed.is_empty(), "{:?}", c.served[0].changed);
+    assert!(
+        c.verdict.starts_with("same conditions; consistency"),
+        "{}",
+        c.verdict
+    );
+    // Recorded all the same, for whoever audits the archives.
+    assert_eq!(
+        c.served[0].a_server.as_ref().unwrap()["created"],
+        "1752000000"
+    );
+    assert_eq!(
+        c.served[0].b_server.as_ref().unwrap()["created"],
+        "1752003600"
+    );
+
+    // A real change still shows, and only it.
+    let d = llama_cpp(["1752003600", "1752003700"], "b6000-1a2b3c4d");
+    let c = run(&a, &d);
+    let fields: Vec<&str> = c.served[0]
+        .changed
+        .iter()
+        .map(|f| f.field.as_str())
+        .collect();
+    assert_eq!(fields, ["system_fingerprint"]);
+    assert!(
+        c.verdict
+            .starts_with("same conditions; served identity changed (system_fingerprint); "),
+        "{}",
+        c.verdict
+    );
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::analysis::{ItemSnapshot, Snapshot, TargetSnapshot};
+use crate::analysis::{compared_fields, ItemSnapshot, Snapshot, TargetSnapshot};
 use crate::archive::Archive;
 
 /// Clusters shown per item; the rest are counted in one line.
@@ -209,8 +209,10 @@ fn served(out: &mut String, archive: &Archive, snapshot: &Snapshot) {
         if let Some(fields) = start.get(&target.target) {
             let _ = writeln!(out, "- server at start: {}", fields_line(fields));
         }
+        // A volatile field (a `created` that is the time of the request) is no difference.
+        let at_start = start.get(&target.target).map(compared_fields);
         match end.and_then(|e| e.get(&target.target)) {
-            Some(fields) if start.get(&target.target) != Some(fields) => {
+            Some(fields) if at_start != Some(compared_fields(fields)) => {
                 let _ = writeln!(out, "- ⚠ server at end differs: {}", fields_line(fields));
             }
             _ => {}

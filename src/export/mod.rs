@@ -47,7 +47,7 @@ pub struct ExportNotes {
 }
 
 /// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 19] = [
     "seq",
     "target",
     "item",
@@ -63,6 +63,7 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "ttft_ms",
     "prompt_tokens",
     "completion_tokens",
+    "reasoning_tokens",
     "finish_reason",
     "served",
     "output",
@@ -109,7 +110,7 @@ pub fn write_csv(archive: &Archive, out: &mut dyn Write) -> io::Result<()> {
     writer.flush()
 }
 
-fn csv_row(seq: u64, r: &CallRecord) -> [String; 18] {
+fn csv_row(seq: u64, r: &CallRecord) -> [String; 19] {
     let opt = |v: Option<String>| v.unwrap_or_default();
     [
         seq.to_string(),
@@ -127,6 +128,10 @@ fn csv_row(seq: u64, r: &CallRecord) -> [String; 18] {
         opt(r.timing.ttft_ms.map(|t| t.to_string())),
         opt(r.usage.map(|u| u.prompt_tokens.to_string())),
         opt(r.usage.map(|u| u.completion_tokens.to_string())),
+        opt(r
+            .usage
+            .and_then(|u| u.reasoning_tokens)
+            .map(|n| n.to_string())),
         opt(r.finish_reason.clone()),
         if r.served.is_empty() {
             String::new()

@@ -146,3 +146,78 @@ fn markdown_code_spans_and_fences_cannot_be_closed_by_the_text() {
     let cut = markdown::fenced(&"x".repeat(50), 10);
     assert!(cut.contains("[… 40 more characters]"), "{cut}");
 }
+
+#[test]
+fn csv_shows_reasoning_tokens_beside_the_completion_tokens() {
+    let mut thinking = CallRecord::ok("local", "q", 0, "4", 1.0);
+    thinking.usage = Some(crate::record::Usage {
+        prompt_tokens: 12,
+        completion_tokens: 1,
+        reasoning_tokens: Some(290),
+    });
+    let mut plain = CallRecord::ok("local", "q", 1, "4", 1.0);
+    plain.usage = Some(crate::record::Usage {
+        reasoning_tokens: None,
+        ..thinking.usage.unwrap()
+    });
+    let row = |r: &CallRecord| csv_row(1, r);
+    let col = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    assert_eq!(col("reasoning_tokens"), col("completion_tokens") + 1);
+    assert_eq!(row(&thinking)[col("completion_tokens")], "1");
+    assert_eq!(row(&thinking)[col("reasoning_tokens")], "290");
+    assert_eq!(
+        row(&plain)[col("reasoning_tokens")],
+        "",
+        "not counted apart"
+    );
+}
+
+/// The report of a one-call session whose server said `start` about itself as the session
+/// began and `end` as it ended.
+fn report_with_servers(start: &[(&str, &str)], end: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    let fields = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let conditions = serde_json::json!({"protocol": {"name": "p"}, "items": [], "targets": []});
+    let mut header = Header::new(conditions, None, std::time::SystemTime::now());
+    header.servers.insert("local".into(), fields(start));
+    let mut w = ArchiveWriter::create(&path, &header).unwrap();
+    w.append(&CallRecord::ok("local", "q", 0, "Paris.", 1.0))
+        .unwrap();
+    let mut c = w.close_record(SessionOutcome::Completed, 1, None);
+    c.servers.insert("local".into(), fields(end));
+    w.close(&c).unwrap();
+    let mut out = Vec::new();
+    export(&path, ExportFormat::Md, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn markdown_does_not_call_a_server_changed_for_the_time_of_the_request() {
+    // llama.cpp's /v1/models answers `created` = now: the same server, asked twice.
+    let md = report_with_servers(
+        &[("build_info", "b5890-0d922267"), ("created", "1752000000")],
+        &[("build_info", "b5890-0d922267"), ("created", "1752000090")],
+    );
+    assert!(
+        md.contains("- server at start: build\\_info `b5890-0d922267` · created `1752000000`"),
+        "{md}"
+    );
+    assert!(!md.contains("server at end differs"), "{md}");
+
+    let md = report_with_servers(
+        &[("build_info", "b5890-0d922267"), ("created", "1752000000")],
+        &[("build_info", "b6000-1a2b3c4d"), ("created", "1752000090")],
+    );
+    assert!(
+        md.contains(
+            "- ⚠ server at end differs: build\\_info `b6000-1a2b3c4d` · created `1752000090`"
+        ),
+        "{md}"
+    );
+}

@@ -97,6 +97,7 @@ pub(super) fn parse(bytes: &[u8], file: &Path) -> Result<Parsed, InputError> {
             (Some(prompt_tokens), Some(completion_tokens)) => Some(Usage {
                 prompt_tokens,
                 completion_tokens,
+                reasoning_tokens: None,
             }),
             _ => None,
         };

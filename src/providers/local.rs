@@ -149,6 +149,7 @@ impl Backend for LocalBackend {
             usage: Some(Usage {
                 prompt_tokens: u64::from(generation.prompt_tokens),
                 completion_tokens: generation.tokens.len() as u64,
+                reasoning_tokens: None,
             }),
             text: generation.text,
             tokens: Some(generation.tokens),

@@ -48,6 +48,16 @@ pub struct Reply {
     pub rate_limit: BTreeMap<String, String>,
 }
 
+/// Notes one field of what served a call, as one safe line: the first non-empty value wins.
+/// Streams repeat identity fields in every chunk, and some send them empty before the real
+/// ones (Azure OpenAI's first chunk carries `"id": ""` and `"model": ""`).
+pub fn note_served(served: &mut BTreeMap<String, String>, key: &str, value: &str) {
+    let value = value.trim();
+    if !value.is_empty() && !served.contains_key(key) {
+        served.insert(key.to_string(), http::excerpt(value));
+    }
+}
+
 /// The rate-limit headers of a response, names lower-cased: `x-ratelimit-*` (OpenAI and
 /// compatible servers), `anthropic-ratelimit-*`, `retry-after` and `retry-after-ms`.
 pub fn rate_limit_headers(headers: &reqwest::header::HeaderMap) -> BTreeMap<String, String> {
@@ -68,6 +78,58 @@ pub fn rate_limit_headers(headers: &reqwest::header::HeaderMap) -> BTreeMap<Stri
             ))
         })
         .collect()
+}
+
+/// Response headers that say who served a call, and the `served` key each is kept under:
+/// LiteLLM's proxy names the deployment that answered (its model, its configured id, the
+/// model group it was picked from), its own version, and a per-call id.
+const IDENTITY_HEADERS: [(&str, &str); 5] = [
+    ("x-litellm-model-name", "litellm_model"),
+    ("x-litellm-model-id", "litellm_model_id"),
+    ("x-litellm-model-group", "litellm_model_group"),
+    ("x-litellm-version", "litellm_version"),
+    ("x-litellm-call-id", "litellm_call_id"),
+];
+
+/// What a response's headers say served the call, under short keys: the server's request id
+/// (`request_id`, from the header named `request_id`, e.g. `x-request-id`), a gateway's
+/// deployment (LiteLLM's `x-litellm-model-name`, `-model-id`, `-model-group`, `-version`,
+/// `-call-id`) and the upstream LiteLLM called (`litellm_api_base`, from
+/// `x-litellm-model-api-base`, kept only as a URL without credentials, query or fragment).
+/// Values are one safe line; empty ones are left out.
+pub fn identity_headers(
+    headers: &reqwest::header::HeaderMap,
+    request_id: Option<&str>,
+) -> BTreeMap<String, String> {
+    let named = request_id.map(|name| (name, "request_id"));
+    let mut served = BTreeMap::new();
+    for (name, key) in named.into_iter().chain(IDENTITY_HEADERS) {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            note_served(&mut served, key, value);
+        }
+    }
+    let api_base = headers
+        .get("x-litellm-model-api-base")
+        .and_then(|v| v.to_str().ok())
+        .and_then(url_without_credentials);
+    if let Some(url) = api_base {
+        note_served(&mut served, "litellm_api_base", &url);
+    }
+    served
+}
+
+/// `text` as an HTTP(S) URL stripped of user, password, query and fragment; None if it is
+/// no such URL.
+fn url_without_credentials(text: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(text.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url.to_string())
 }
 
 /// A failed call, classified.
@@ -528,5 +590,49 @@ mod tests {
             e.to_string(),
             "config.toml: target `serve`: provider `serve` reads its API key from $REPRISE_UNIT_SURELY_UNSET, which is not set"
         );
+    }
+
+    #[test]
+    fn a_gateway_names_the_deployment_that_served_in_its_headers() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in [
+            ("x-request-id", "req-1"),
+            ("x-litellm-model-name", "hosted_vllm/qwen3-8b"),
+            ("x-litellm-model-id", "9f2c1e0a7b"),
+            ("x-litellm-model-group", "qwen"),
+            ("x-litellm-version", "1.77.7"),
+            ("x-litellm-call-id", "b7e5c6a1-22f0"),
+            (
+                "x-litellm-model-api-base",
+                "https://u:pw@gpu-1.lab:8000/v1?key=s3cret#x",
+            ),
+            ("x-litellm-response-cost", "0.00012"),
+            ("x-litellm-key-spend", "4.2"),
+        ] {
+            headers.insert(name, value.parse().unwrap());
+        }
+        let served = identity_headers(&headers, Some("x-request-id"));
+        let pairs: Vec<(&str, &str)> = served
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("litellm_api_base", "https://gpu-1.lab:8000/v1"),
+                ("litellm_call_id", "b7e5c6a1-22f0"),
+                ("litellm_model", "hosted_vllm/qwen3-8b"),
+                ("litellm_model_group", "qwen"),
+                ("litellm_model_id", "9f2c1e0a7b"),
+                ("litellm_version", "1.77.7"),
+                ("request_id", "req-1"),
+            ]
+        );
+        // No gateway, a blank request id, an api base that is no URL: nothing to record.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-request-id", " ".parse().unwrap());
+        headers.insert("x-litellm-model-api-base", "user:pw@host".parse().unwrap());
+        assert!(identity_headers(&headers, Some("x-request-id")).is_empty());
+        assert!(identity_headers(&headers, None).is_empty());
     }
 }

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     lines.extend(decoder.finish());
-    let mut assembly = ollama::wire::Assembly::new("fuzz");
+    let mut assembly = ollama::wire::Assembly::new("fuzz", true);
     for line in &lines {
         if let Err(f) = assembly.event(line, &|| Duration::ZERO) {
             assert!(!f.message.contains('\n'), "{}", f.message);

@@ -91,7 +91,8 @@ fn a_whole_message_is_read() {
         reply.usage,
         Some(Usage {
             prompt_tokens: 13,
-            completion_tokens: 2
+            completion_tokens: 2,
+            reasoning_tokens: None,
         })
     );
     let served: Vec<(&str, &str)> = reply
@@ -163,7 +164,8 @@ fn a_stream_is_reassembled() {
         reply.usage,
         Some(Usage {
             prompt_tokens: 12,
-            completion_tokens: 3
+            completion_tokens: 3,
+            reasoning_tokens: None,
         })
     );
     // The block start and the ping had no text: the first delta's time is the TTFT.

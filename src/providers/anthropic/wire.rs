@@ -178,6 +178,7 @@ impl Assembly {
             (Some(prompt_tokens), Some(completion_tokens)) => Some(Usage {
                 prompt_tokens,
                 completion_tokens,
+                reasoning_tokens: None,
             }),
             _ => None,
         };

@@ -108,7 +108,8 @@ fn a_whole_reply_gives_text_tokens_usage_and_served_identity() {
         reply.usage,
         Some(Usage {
             prompt_tokens: 14,
-            completion_tokens: 2
+            completion_tokens: 2,
+            reasoning_tokens: None,
         })
     );
     assert_eq!(reply.served["model"], "gemini-2.0-flash-001");

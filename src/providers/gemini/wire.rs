@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::providers::http::status::{Reason, ServerError};
 use crate::providers::http::{excerpt, named_parameter, Assemble, TokenLog};
-use crate::providers::{CallFailure, Reply};
+use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
 /// A whole response, or one streamed event (each carries the text generated since the last).
@@ -138,7 +138,7 @@ impl Assembly {
         ];
         for (key, value) in ids {
             if let Some(value) = value {
-                self.served.entry(key.to_string()).or_insert(value);
+                note_served(&mut self.served, key, &value);
             }
         }
         if let Some(u) = response.usage_metadata {
@@ -149,6 +149,7 @@ impl Assembly {
                 self.usage = Some(Usage {
                     prompt_tokens: prompt,
                     completion_tokens: candidates + u.thoughts_token_count.unwrap_or(0),
+                    reasoning_tokens: u.thoughts_token_count,
                 });
             }
         }

@@ -312,7 +312,7 @@ impl Http {
             Ok(Ok(response)) => response,
         };
         let header = |name: &str| header(response.headers(), name);
-        let request_id = self.request_id.and_then(header);
+        let identity = super::identity_headers(response.headers(), self.request_id);
         let rate_limit = rate_limit_headers(response.headers());
         let status = response.status();
         if !status.is_success() {
@@ -335,9 +335,7 @@ impl Http {
         replying.store(true, Ordering::Relaxed);
         match self.read_reply(response, assembly, started).await {
             Ok(mut reply) => {
-                if let Some(id) = request_id {
-                    reply.served.insert("request_id".into(), id);
-                }
+                reply.served.extend(identity);
                 reply.rate_limit = rate_limit;
                 Ok(reply)
             }

@@ -4,8 +4,10 @@
 //! first successful call); `server_identity` adds `GET /api/version`. One call is one
 //! attempt: retries belong to the runner.
 //!
-//! Ollama sends no log-probabilities unless asked, and reprise does not ask: an Ollama reply
-//! has no tokens. Options the protocol leaves out fall back to the model's Modelfile defaults.
+//! Log-probabilities are asked for (`"logprobs": true`) when the target's settings want them;
+//! Ollama 0.12.11 and later answer with each token, older servers ignore the field, and then
+//! the reply has no tokens. Options the protocol leaves out fall back to the model's Modelfile
+//! defaults.
 
 mod check;
 pub mod wire;
@@ -78,7 +80,7 @@ pub fn host_url(host: &str) -> String {
     format!("{scheme}://{authority}{port}{path}")
 }
 
-/// An `ollama`-kind target. `settings.logprobs` is ignored: Ollama is never asked for them.
+/// An `ollama`-kind target.
 #[derive(Debug)]
 pub struct OllamaBackend {
     settings: Settings,
@@ -142,7 +144,8 @@ impl OllamaBackend {
 #[async_trait]
 impl Backend for OllamaBackend {
     /// Options go under `options`, named as Ollama names them (`max_tokens` → `num_predict`);
-    /// only what the protocol set. `stream` is always explicit (Ollama's default is true).
+    /// only what the protocol set. `stream` is always explicit (Ollama's default is true);
+    /// `logprobs` is there when the settings want tokens.
     fn request_body(&self, request: &ChatRequest) -> Value {
         let mut messages = Vec::new();
         if let Some(system) = &request.system {
@@ -169,6 +172,9 @@ impl Backend for OllamaBackend {
         });
         if !options.is_empty() {
             body["options"] = Value::Object(options);
+        }
+        if self.settings.logprobs {
+            body["logprobs"] = json!(true);
         }
         body
     }
@@ -197,10 +203,19 @@ impl Backend for OllamaBackend {
             .unwrap_or_default();
         let mut reply = self
             .http
-            .call(&body, Assembly::new(provider), |r| {
-                let error = wire::server_error(&r.body, model, &options);
-                super::http::status::classify(provider, r.status, r.retry_after.as_deref(), error)
-            })
+            .call(
+                &body,
+                Assembly::new(provider, self.settings.logprobs),
+                |r| {
+                    let error = wire::server_error(&r.body, model, &options);
+                    super::http::status::classify(
+                        provider,
+                        r.status,
+                        r.retry_after.as_deref(),
+                        error,
+                    )
+                },
+            )
             .await?;
         // After the reply, so neither its timing nor its deadline includes the lookup.
         if let Some(digest) = self.digest().await {

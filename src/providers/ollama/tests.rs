@@ -47,7 +47,8 @@ fn the_body_maps_the_protocol_params_to_options() {
             ],
             "stream": true,
             "options": {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 7,
-                        "num_predict": 16, "stop": ["\n"]}
+                        "num_predict": 16, "stop": ["\n"]},
+            "logprobs": true
         })
     );
     // Nothing set: no options at all, so the Modelfile's defaults apply (and the record says so).
@@ -58,7 +59,8 @@ fn the_body_maps_the_protocol_params_to_options() {
     });
     assert_eq!(
         plain,
-        json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": false})
+        json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": false,
+               "logprobs": true})
     );
 }
 
@@ -93,7 +95,7 @@ fn done_line() -> String {
 
 #[test]
 fn a_stream_is_assembled_from_its_lines() {
-    let mut a = Assembly::new("ol");
+    let mut a = Assembly::new("ol", false);
     a.event(&line("llama3.2", ""), &|| Duration::from_millis(1))
         .unwrap();
     assert_eq!(a.ttft, None, "an empty first line is not the first token");
@@ -113,7 +115,8 @@ fn a_stream_is_assembled_from_its_lines() {
         reply.usage,
         Some(Usage {
             prompt_tokens: 26,
-            completion_tokens: 3
+            completion_tokens: 3,
+            reasoning_tokens: None,
         })
     );
     assert_eq!(reply.served["model"], "llama3.2");
@@ -122,7 +125,7 @@ fn a_stream_is_assembled_from_its_lines() {
 
 #[test]
 fn a_stream_without_its_done_line_is_truncated() {
-    let mut a = Assembly::new("ol");
+    let mut a = Assembly::new("ol", false);
     a.event(&line("m", "Par"), &|| Duration::ZERO).unwrap();
     let f = a.end_of_stream(None).unwrap_err();
     assert_eq!(f.class, ErrorClass::TruncatedStream);
@@ -134,7 +137,7 @@ fn a_stream_without_its_done_line_is_truncated() {
 
 #[test]
 fn an_error_line_or_a_non_json_line_fails_the_call() {
-    let mut a = Assembly::new("ol");
+    let mut a = Assembly::new("ol", false);
     let f = a
         .event(
             r#"{"error":"an error was encountered while running the model: CUDA error"}"#,
@@ -155,7 +158,7 @@ fn an_error_line_or_a_non_json_line_fails_the_call() {
 
 #[test]
 fn a_whole_reply_needs_done() {
-    let reply = Assembly::new("ol")
+    let reply = Assembly::new("ol", false)
         .whole(
             json!({"model": "m", "message": {"role": "assistant", "content": "Paris."},
                "done": true, "done_reason": "length", "eval_count": 2})
@@ -166,7 +169,7 @@ fn a_whole_reply_needs_done() {
     assert_eq!(reply.text, "Paris.");
     assert_eq!(reply.finish_reason.as_deref(), Some("length"));
     assert_eq!(reply.usage, None, "one count alone is no usage");
-    let f = Assembly::new("ol")
+    let f = Assembly::new("ol", false)
         .whole(br#"{"model":"m","message":{"content":"Pa"}}"#)
         .unwrap_err();
     assert_eq!(f.class, ErrorClass::MalformedResponse);
@@ -277,4 +280,91 @@ fn the_built_in_provider_needs_a_model_and_no_key() {
         e.ends_with("provider `ollama` needs a model on the target (model = \"…\")"),
         "{e}"
     );
+}
+
+/// A streamed line as Ollama 0.12.11 and later send it when asked for log-probabilities.
+fn line_with_logprobs(content: &str, logprobs: serde_json::Value) -> String {
+    json!({"model": "llama3.2", "created_at": "2026-01-01T00:00:00.1Z",
+           "message": {"role": "assistant", "content": content}, "done": false,
+           "logprobs": logprobs})
+    .to_string()
+}
+
+#[test]
+fn tokens_and_log_probabilities_are_kept_when_asked_for_and_whole() {
+    let token = |t: &str, lp: f64| {
+        json!({"token": t, "logprob": lp, "bytes": t.bytes().collect::<Vec<_>>(),
+               "top_logprobs": [{"token": t, "logprob": lp, "bytes": null}]})
+    };
+    let lines = [
+        line_with_logprobs("Par", json!([token("Par", -0.25)])),
+        line_with_logprobs("is.", json!([token("is", -0.5), token(".", -0.125)])),
+        done_line(),
+    ];
+    let stream = |want: bool| {
+        let mut a = Assembly::new("ol", want);
+        for l in &lines {
+            a.event(l, &|| Duration::ZERO).unwrap();
+        }
+        a.end_of_stream(None).unwrap()
+    };
+    let reply = stream(true);
+    assert_eq!(reply.text, "Paris.");
+    assert_eq!(
+        reply.tokens,
+        Some(vec!["Par".into(), "is".into(), ".".into()])
+    );
+    assert_eq!(reply.logprobs, Some(vec![-0.25, -0.5, -0.125]));
+    // Not asked for: not kept, whatever came.
+    assert_eq!((stream(false).tokens, stream(false).logprobs), (None, None));
+
+    // A server that does not send them (older than 0.12.11, or a cloud model answering
+    // `logprobs: null`), or sends them for part of the text only: no tokens at all.
+    for partial in [
+        [line("llama3.2", "Par"), line("llama3.2", "is.")],
+        [
+            line_with_logprobs("Par", json!(null)),
+            line_with_logprobs("is.", json!(null)),
+        ],
+        [
+            line_with_logprobs("Par", json!([token("Par", -0.25)])),
+            line("llama3.2", "is."),
+        ],
+        [
+            line_with_logprobs("Par", json!([{"token": 7, "logprob": -0.25}])),
+            line_with_logprobs("is.", json!([token("is.", -0.5)])),
+        ],
+    ] {
+        let mut a = Assembly::new("ol", true);
+        for l in partial.iter().chain([&done_line()]) {
+            a.event(l, &|| Duration::ZERO).unwrap();
+        }
+        let reply = a.end_of_stream(None).unwrap();
+        assert_eq!(reply.text, "Paris.");
+        assert_eq!((reply.tokens, reply.logprobs), (None, None));
+    }
+
+    // A whole reply carries them all in its one object.
+    let whole = json!({"model": "llama3.2", "created_at": "2026-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": "Paris."}, "done": true,
+        "done_reason": "stop", "prompt_eval_count": 26, "eval_count": 2,
+        "logprobs": [token("Paris", -0.01), token(".", -0.02)]});
+    let reply = Assembly::new("ol", true)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(reply.tokens, Some(vec!["Paris".into(), ".".into()]));
+    assert_eq!(reply.logprobs, Some(vec![-0.01, -0.02]));
+}
+
+#[test]
+fn log_probabilities_are_asked_for_only_when_the_settings_want_them() {
+    let mut s = settings("ol", "http://127.0.0.1:9/", "llama3.2");
+    s.logprobs = false;
+    let body = OllamaBackend::new(s)
+        .unwrap()
+        .request_body(&request(Params::default()));
+    assert!(body.get("logprobs").is_none(), "{body}");
+    assert!(body.get("top_logprobs").is_none(), "{body}");
+    let body = backend(true).request_body(&request(Params::default()));
+    assert_eq!(body["logprobs"], true);
 }

@@ -1,6 +1,7 @@
 //! Ollama's native wire format, read: `/api/chat` replies (one object, or NDJSON objects line
-//! by line) into a `Reply`, error bodies into what `http::status` classifies, and the
-//! `/api/tags` and `/api/version` identity answers. No I/O here.
+//! by line, with their tokens' log-probabilities where asked) into a `Reply`, error bodies
+//! into what `http::status` classifies, and the `/api/tags` and `/api/version` identity
+//! answers. No I/O here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,8 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::providers::http::status::{Reason, ServerError};
-use crate::providers::http::{excerpt, Assemble};
-use crate::providers::{CallFailure, Reply};
+use crate::providers::http::{excerpt, Assemble, TokenLog};
+use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
 /// A whole reply, or one streamed line; the last has `done: true` and the counters.
@@ -28,6 +29,10 @@ struct ChatObject {
     remote_host: Option<String>,
     /// Ollama's errors are `{"error": "text"}`; a proxy's may be an object.
     error: Option<Value>,
+    /// When asked (`"logprobs": true`, Ollama 0.12.11 and later): one entry per token of this
+    /// object's content, `{token, logprob, bytes, top_logprobs}`. Read leniently.
+    #[serde(default)]
+    logprobs: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +44,9 @@ struct Message {
 #[derive(Debug)]
 pub struct Assembly {
     provider: String,
+    want_logprobs: bool,
     text: String,
+    tokens: TokenLog,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     served: BTreeMap<String, String>,
@@ -49,10 +56,12 @@ pub struct Assembly {
 }
 
 impl Assembly {
-    pub fn new(provider: &str) -> Self {
+    pub fn new(provider: &str, want_logprobs: bool) -> Self {
         Assembly {
             provider: provider.to_string(),
+            want_logprobs,
             text: String::new(),
+            tokens: TokenLog::default(),
             finish_reason: None,
             usage: None,
             served: BTreeMap::new(),
@@ -75,14 +84,26 @@ impl Assembly {
         ];
         for (key, value) in ids {
             if let Some(value) = value {
-                self.served
-                    .entry(key.to_string())
-                    .or_insert_with(|| value.clone());
+                note_served(&mut self.served, key, value);
             }
         }
-        if let Some(content) = object.message.and_then(|m| m.content) {
-            self.text.push_str(&content);
+        let content = object.message.and_then(|m| m.content).unwrap_or_default();
+        match object.logprobs.as_array() {
+            Some(list) => {
+                for entry in list {
+                    match entry.get("token").and_then(Value::as_str) {
+                        Some(token) => self.tokens.push(
+                            token.to_string(),
+                            entry.get("logprob").and_then(Value::as_f64),
+                        ),
+                        None => self.tokens.missing(),
+                    }
+                }
+            }
+            None if !content.is_empty() => self.tokens.missing(),
+            None => {}
         }
+        self.text.push_str(&content);
         if object.done {
             self.done = true;
             self.finish_reason = object.done_reason;
@@ -92,6 +113,7 @@ impl Assembly {
                 self.usage = Some(Usage {
                     prompt_tokens: prompt,
                     completion_tokens: completion,
+                    reasoning_tokens: None,
                 });
             }
         }
@@ -99,10 +121,11 @@ impl Assembly {
     }
 
     fn reply(self) -> Reply {
+        let (tokens, logprobs) = self.tokens.keep(self.want_logprobs, &self.text);
         Reply {
             text: self.text,
-            tokens: None,
-            logprobs: None,
+            tokens,
+            logprobs,
             finish_reason: self.finish_reason,
             usage: self.usage,
             served: self.served,

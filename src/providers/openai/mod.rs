@@ -102,10 +102,11 @@ impl Backend for OpenAiBackend {
         Some(&self.settings)
     }
 
-    /// The model's entry in `GET {base}/models`, plus llama.cpp's `GET {root}/props`
-    /// (`build_info`, `model_path`, `total_slots`, `default_seed`, `chat_template_sha256`)
-    /// and vLLM's `GET {root}/version` (`server_version`) where the server has them; `{root}`
-    /// is the base URL without its `/v1`. Fetched together; whatever fails is left out.
+    /// The model's entry in `GET {base}/models` (with llama.cpp's `meta`: `n_params`, `size`,
+    /// …), plus llama.cpp's `GET {root}/props` (`build_info`, `model_path`, `total_slots`,
+    /// `default_seed`, `chat_template_sha256`, `quantization`) and vLLM's `GET {root}/version`
+    /// (`server_version`) where the server has them; `{root}` is the base URL without its
+    /// `/v1`. Fetched together; whatever fails is left out.
     async fn server_identity(&self) -> Option<BTreeMap<String, String>> {
         let root = identity::server_root(&self.settings.base_url);
         let models_url = self.models_url();

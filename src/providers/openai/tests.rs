@@ -99,7 +99,8 @@ fn a_whole_reply_is_read() {
         reply.usage,
         Some(Usage {
             prompt_tokens: 9,
-            completion_tokens: 2
+            completion_tokens: 2,
+            reasoning_tokens: None,
         })
     );
     let served: Vec<(&str, &str)> = reply
@@ -344,6 +345,7 @@ fn llama_cpp_props_give_build_model_path_slots_seed_and_a_template_hash() {
             ("chat_template_sha256", "2f3f666573313d2b"),
             ("default_seed", "4294967295"),
             ("model_path", "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"),
+            ("quantization", "Q4_K_M"),
             ("total_slots", "1"),
         ]
     );
@@ -379,7 +381,7 @@ fn vllm_version_is_the_server_version() {
 }
 
 #[test]
-fn an_identity_keeps_what_the_server_documents_first_and_at_most_sixteen_keys() {
+fn an_identity_keeps_what_the_server_documents_first_and_at_most_max_keys() {
     let entry: std::collections::BTreeMap<String, String> = (0..40)
         .map(|i| (format!("field{i:02}"), i.to_string()))
         .chain([("build_info".to_string(), "from-models".to_string())])
@@ -390,4 +392,349 @@ fn an_identity_keeps_what_the_server_documents_first_and_at_most_sixteen_keys() 
     assert_eq!(combined["build_info"], "b1-abc");
     assert_eq!(combined["total_slots"], "4");
     assert!(identity::combine(Default::default(), [Default::default()]).is_none());
+}
+
+#[test]
+fn reasoning_tokens_are_kept_as_the_server_counts_them() {
+    // xAI counts the 290 reasoning tokens apart from the one it calls the completion.
+    let body = json!({"id": "x1", "model": "grok-4",
+        "choices": [{"index": 0, "message": {"content": "4"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 303,
+                  "prompt_tokens_details": {"text_tokens": 12, "cached_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 290, "audio_tokens": 0,
+                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}});
+    let reply = Assembly::new("xai", false)
+        .whole(body.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        reply.usage,
+        Some(Usage {
+            prompt_tokens: 12,
+            completion_tokens: 1,
+            reasoning_tokens: Some(290),
+        })
+    );
+    // Details without the count, or no details at all, say nothing about reasoning.
+    for details in [json!({"audio_tokens": 0}), serde_json::Value::Null] {
+        let body = json!({"choices": [{"index": 0, "message": {"content": "4"},
+            "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1,
+                      "completion_tokens_details": details}});
+        let reply = Assembly::new("p", false)
+            .whole(body.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(reply.usage.unwrap().reasoning_tokens, None);
+    }
+}
+
+/// Azure OpenAI's content-filter annotations around a streamed "Hi.": a first chunk with the
+/// prompt's filter results and every identity field empty, per-choice filter results on the
+/// content chunks, and a trailing annotation chunk with the identity fields empty again.
+fn azure_chunks() -> Vec<String> {
+    let safe = json!({"hate": {"filtered": false, "severity": "safe"},
+        "self_harm": {"filtered": false, "severity": "safe"},
+        "sexual": {"filtered": false, "severity": "safe"},
+        "violence": {"filtered": false, "severity": "safe"}});
+    let chunk =
+        |delta: serde_json::Value, finish: serde_json::Value, filter: &serde_json::Value| {
+            json!({"choices": [{"content_filter_results": filter, "delta": delta,
+                "finish_reason": finish, "index": 0, "logprobs": null}],
+               "created": 1736407895, "id": "chatcmpl-AzQ9", "model": "gpt-4o-2024-11-20",
+               "object": "chat.completion.chunk", "system_fingerprint": "fp_ee1d74bde0"})
+            .to_string()
+        };
+    vec![
+        json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": safe}]})
+        .to_string(),
+        chunk(
+            json!({"content": "", "refusal": null, "role": "assistant"}),
+            json!(null),
+            &json!({}),
+        ),
+        chunk(json!({"content": "Hi."}), json!(null), &safe),
+        chunk(json!({}), json!("stop"), &json!({})),
+        json!({"choices": [{"content_filter_offsets": {"check_offset": 12, "start_offset": 12,
+                    "end_offset": 15}, "content_filter_results": safe,
+                    "finish_reason": null, "index": 0}],
+               "created": 0, "id": "", "model": "", "object": ""})
+        .to_string(),
+        "[DONE]".into(),
+    ]
+}
+
+#[test]
+fn azure_empty_identity_fields_give_way_to_the_real_ones() {
+    let mut a = Assembly::new("azure", false);
+    for chunk in azure_chunks() {
+        a.event(&chunk, &|| Duration::ZERO).unwrap();
+    }
+    let reply = a.end_of_stream(None).unwrap();
+    assert_eq!(reply.text, "Hi.");
+    assert_eq!(reply.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(
+        pairs(&reply.served),
+        [
+            ("model", "gpt-4o-2024-11-20"),
+            ("response_id", "chatcmpl-AzQ9"),
+            ("system_fingerprint", "fp_ee1d74bde0")
+        ]
+    );
+    // Blank is as empty as empty; a value is kept as one safe line.
+    let whole = json!({"id": "  ", "model": "m\n\x1b[2J",
+        "choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": "stop"}]});
+    let reply = Assembly::new("p", false)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(pairs(&reply.served), [("model", "m ␛[2J")]);
+}
+
+#[test]
+fn groqs_block_gives_its_request_id_the_seed_it_used_and_a_streams_usage() {
+    let whole = json!({"id": "chatcmpl-5e1", "object": "chat.completion", "created": 1752000000,
+        "model": "llama-3.3-70b-versatile", "system_fingerprint": "fp_3f3b593e33",
+        "service_tier": "on_demand",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "4"},
+                     "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"queue_time": 0.012, "prompt_tokens": 40, "prompt_time": 0.002,
+                  "completion_tokens": 2, "completion_time": 0.004, "total_tokens": 42,
+                  "total_time": 0.006},
+        "x_groq": {"id": "req_01jz8x2c4ffs9v6w3m0k7n5t1a", "seed": 1804289383,
+                   "usage": {"dram_cached_tokens": 0, "sram_cached_tokens": 32}}});
+    let reply = Assembly::new("groq", false)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(reply.served["groq_id"], "req_01jz8x2c4ffs9v6w3m0k7n5t1a");
+    assert_eq!(reply.served["groq_seed"], "1804289383");
+    assert_eq!(reply.served["service_tier"], "on_demand");
+    assert_eq!(reply.usage.map(|u| u.completion_tokens), Some(2));
+
+    // Streamed: the id in the first and last chunk, the seed and the usage in the last.
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value, groq: serde_json::Value| {
+        json!({"id": "chatcmpl-5e2", "object": "chat.completion.chunk", "created": 1752000000,
+               "model": "llama-3.3-70b-versatile", "system_fingerprint": "fp_3f3b593e33",
+               "choices": [{"index": 0, "delta": delta, "logprobs": null,
+                            "finish_reason": finish}],
+               "x_groq": groq})
+        .to_string()
+    };
+    let chunks = [
+        chunk(
+            json!({"role": "assistant", "content": ""}),
+            json!(null),
+            json!({"id": "req_01jz8x3"}),
+        ),
+        chunk(json!({"content": "4"}), json!(null), json!(null)),
+        chunk(
+            json!({}),
+            json!("stop"),
+            json!({"id": "req_01jz8x3", "seed": 42, "usage": {"queue_time": 0.01,
+                "prompt_tokens": 40, "prompt_time": 0.002, "completion_tokens": 1,
+                "completion_time": 0.003, "total_tokens": 41, "total_time": 0.005}}),
+        ),
+        "[DONE]".to_string(),
+    ];
+    let mut a = Assembly::new("groq", false);
+    for c in &chunks {
+        a.event(c, &|| Duration::ZERO).unwrap();
+    }
+    let reply = a.end_of_stream(None).unwrap();
+    assert_eq!(reply.text, "4");
+    assert_eq!(reply.served["groq_id"], "req_01jz8x3");
+    assert_eq!(reply.served["groq_seed"], "42");
+    assert_eq!(
+        reply.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+        Some((40, 1))
+    );
+
+    // Groq says why it stopped a stream early in its block: the reply is not complete.
+    let mut a = Assembly::new("groq", false);
+    a.event(&chunks[1], &|| Duration::ZERO).unwrap();
+    let stopped = chunk(
+        json!({}),
+        json!(null),
+        json!({"id": "req_01jz8x3",
+        "error": "the service is\nover capacity"}),
+    );
+    let e = a.event(&stopped, &|| Duration::ZERO).unwrap_err();
+    assert_eq!(e.class, ErrorClass::Server);
+    assert_eq!(
+        e.message,
+        "provider `groq` stopped the reply early: the service is over capacity"
+    );
+}
+
+#[test]
+fn vllms_fingerprint_is_read_into_its_parts() {
+    let read = |f: &str| {
+        identity::vllm_fingerprint(f)
+            .into_iter()
+            .collect::<Vec<(String, String)>>()
+    };
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        read("vllm-0.11.0-H100-tp8-bf16-a3b21f94"),
+        owned(&[
+            ("config_hash", "a3b21f94"),
+            ("dtype", "bf16"),
+            ("hardware", "H100"),
+            ("tensor_parallel", "8"),
+            ("vllm_version", "0.11.0"),
+        ])
+    );
+    // Every part the format has: a hyphen in the hardware and in the quantization.
+    assert_eq!(
+        read("vllm-0.11.1.dev4+g9c2e1f0-RTX-4090-tp2-pp2-dp4-ep-fp16-compressed-tensors-kvfp8_e4m3-0f1e2d3c"),
+        owned(&[
+            ("config_hash", "0f1e2d3c"),
+            ("data_parallel", "4"),
+            ("dtype", "fp16"),
+            ("expert_parallel", "true"),
+            ("hardware", "RTX-4090"),
+            ("kv_cache_dtype", "fp8_e4m3"),
+            ("pipeline_parallel", "2"),
+            ("quantization", "compressed-tensors"),
+            ("tensor_parallel", "2"),
+            ("vllm_version", "0.11.1.dev4+g9c2e1f0"),
+        ])
+    );
+    // Later builds leave out the hardware and dtypes; hash mode all but the hash.
+    assert_eq!(
+        read("vllm-0.12.0-tp4-5d6e7f80"),
+        owned(&[
+            ("config_hash", "5d6e7f80"),
+            ("tensor_parallel", "4"),
+            ("vllm_version", "0.12.0"),
+        ])
+    );
+    assert_eq!(
+        read("vllm-0.12.0-5d6e7f80"),
+        owned(&[("config_hash", "5d6e7f80"), ("vllm_version", "0.12.0")])
+    );
+    assert_eq!(read("vllm-5d6e7f80"), owned(&[("config_hash", "5d6e7f80")]));
+    assert_eq!(
+        read("vllm-0.11.0-unknown-bf16-nohash"),
+        owned(&[
+            ("config_hash", "nohash"),
+            ("dtype", "bf16"),
+            ("hardware", "unknown"),
+            ("vllm_version", "0.11.0"),
+        ])
+    );
+    // Not vLLM's format: nothing, and the raw value stays the only record.
+    for other in [
+        "fp_ee1d74bde0",
+        "b5890-0d922267",
+        "fp_ollama",
+        "vllm-prod-east",
+        "vllm-0.11.0-tp2-odd-5d6e7f80",
+        "vllm-0.11.0-H100-bf16-kvfp8-extra-5d6e7f80",
+        "vllm-",
+        "",
+    ] {
+        assert_eq!(read(other), [], "{other}");
+    }
+}
+
+#[test]
+fn a_vllm_reply_records_its_fingerprint_and_the_parts_of_it() {
+    let whole = json!({"id": "chatcmpl-b3", "object": "chat.completion", "created": 1752000000,
+        "model": "Qwen/Qwen3-8B", "system_fingerprint": "vllm-0.11.0-H100-tp8-bf16-a3b21f94",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi."},
+                     "logprobs": null, "finish_reason": "stop", "stop_reason": null}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11,
+                  "prompt_tokens_details": null},
+        "prompt_logprobs": null, "kv_transfer_params": null});
+    let reply = Assembly::new("vllm", false)
+        .whole(whole.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        pairs(&reply.served),
+        [
+            ("config_hash", "a3b21f94"),
+            ("dtype", "bf16"),
+            ("hardware", "H100"),
+            ("model", "Qwen/Qwen3-8B"),
+            ("response_id", "chatcmpl-b3"),
+            ("system_fingerprint", "vllm-0.11.0-H100-tp8-bf16-a3b21f94"),
+            ("tensor_parallel", "8"),
+            ("vllm_version", "0.11.0"),
+        ]
+    );
+}
+
+#[test]
+fn llama_cpp_model_entries_give_their_meta_and_props_the_quantization() {
+    let models = json!({"object": "list", "data": [{
+        "id": "qwen3-8b", "object": "model", "created": 1752000000, "owned_by": "llamacpp",
+        "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx_train": 40960, "n_embd": 4096,
+                 "n_params": 8190735360u64, "size": 5027783488u64, "id": "not the model"}}]});
+    assert_eq!(
+        pairs(&identity::model_entry(
+            models.to_string().as_bytes(),
+            "qwen3-8b"
+        )),
+        [
+            ("created", "1752000000"),
+            ("id", "qwen3-8b"),
+            ("n_ctx_train", "40960"),
+            ("n_embd", "4096"),
+            ("n_params", "8190735360"),
+            ("n_vocab", "151936"),
+            ("owned_by", "llamacpp"),
+            ("size", "5027783488"),
+            ("vocab_type", "2"),
+        ]
+    );
+    // The server's own word on the quantization wins over the file's name.
+    let props = json!({"model_path": "/m/Qwen3-8B-Q4_K_M.gguf", "model_ftype": "Q4_K - Medium",
+        "build_info": "b6700-a1b2c3d4"});
+    let read = identity::props(props.to_string().as_bytes());
+    assert_eq!(read["quantization"], "Q4_K - Medium");
+    let props = json!({"model_path": "/m/Qwen3-8B-Q4_K_M.gguf", "model_ftype": ""});
+    let read = identity::props(props.to_string().as_bytes());
+    assert_eq!(read["quantization"], "Q4_K_M");
+}
+
+#[test]
+fn a_gguf_files_name_gives_its_quantization_only_when_unambiguous() {
+    let q = identity::quantization_in_file_name;
+    assert_eq!(
+        q("/models/qwen2.5-0.5b-instruct-q4_k_m.gguf").as_deref(),
+        Some("Q4_K_M")
+    );
+    assert_eq!(
+        q("Meta-Llama-3.1-8B-Instruct-Q8_0.gguf").as_deref(),
+        Some("Q8_0")
+    );
+    assert_eq!(q("gpt-oss-20b-MXFP4.gguf").as_deref(), Some("MXFP4"));
+    assert_eq!(
+        q("Qwen3-30B-A3B-UD-IQ2_XXS.gguf").as_deref(),
+        Some("IQ2_XXS")
+    );
+    assert_eq!(
+        q("C:\\models\\gemma-3-4b-it-bf16.GGUF").as_deref(),
+        Some("BF16")
+    );
+    assert_eq!(q("phi-4-Q6_K_imatrix.gguf").as_deref(), Some("Q6_K"));
+    assert_eq!(
+        q("DeepSeek-R1-Q4_K_M-00001-of-00003.gguf").as_deref(),
+        Some("Q4_K_M")
+    );
+    // Two quantizations, none, a part that only begins like one, not a GGUF file: no answer.
+    for path in [
+        "merge-Q4_K_M-Q8_0.gguf",
+        "qwen3-8b.gguf",
+        "model-Q4_Kfoo.gguf",
+        "model-Q4_K_M.bin",
+        "Qwen3-8B-Q4_K_M",
+        "",
+    ] {
+        assert_eq!(q(path), None, "{path}");
+    }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::identity;
 use crate::providers::http::status::ServerError;
 use crate::providers::http::{excerpt, Assemble, TokenLog};
-use crate::providers::{CallFailure, Reply};
+use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
 /// A whole reply, or one streamed chunk (`choices[].delta` instead of `message`).
@@ -28,6 +29,10 @@ struct Completion {
     usage: Option<WireUsage>,
     /// Mid-stream errors arrive after HTTP 200 as `data: {"error": …}`.
     error: Option<WireError>,
+    /// Groq's own block: its request `id`, the `seed` it used, a stream's `usage` (in its
+    /// final chunk) and `error` (why it stopped a stream early). Read leniently, as `provider`.
+    #[serde(default)]
+    x_groq: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +65,27 @@ struct TokenLogprob {
 struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    /// OpenAI's o-series, xAI, Groq and DeepSeek count reasoning tokens here.
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Both counts or none: a usage with a made-up zero would be a false measurement.
+    fn usage(&self) -> Option<Usage> {
+        Some(Usage {
+            prompt_tokens: self.prompt_tokens?,
+            completion_tokens: self.completion_tokens?,
+            reasoning_tokens: self
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,28 +130,31 @@ impl Assembly {
     }
 
     fn absorb(&mut self, reply: Completion, message: impl Fn(&Choice) -> Option<&Message>) {
-        let provider = reply.provider.as_str().map(excerpt);
         let ids = [
-            ("model", &reply.model),
-            ("provider", &provider),
-            ("system_fingerprint", &reply.system_fingerprint),
-            ("service_tier", &reply.service_tier),
-            ("response_id", &reply.id),
+            ("model", reply.model.as_deref()),
+            ("provider", reply.provider.as_str()),
+            ("system_fingerprint", reply.system_fingerprint.as_deref()),
+            ("service_tier", reply.service_tier.as_deref()),
+            ("response_id", reply.id.as_deref()),
         ];
         for (key, value) in ids {
             if let Some(value) = value {
-                self.served
-                    .entry(key.to_string())
-                    .or_insert_with(|| value.clone());
+                note_served(&mut self.served, key, value);
             }
         }
-        if let Some(u) = &reply.usage {
-            if let (Some(prompt), Some(completion)) = (u.prompt_tokens, u.completion_tokens) {
-                self.usage = Some(Usage {
-                    prompt_tokens: prompt,
-                    completion_tokens: completion,
-                });
-            }
+        let groq = &reply.x_groq;
+        if let Some(id) = groq.get("id").and_then(Value::as_str) {
+            note_served(&mut self.served, "groq_id", id);
+        }
+        if let Some(seed) = groq.get("seed").filter(|s| s.is_number()) {
+            note_served(&mut self.served, "groq_seed", &seed.to_string());
+        }
+        let groq_usage = groq
+            .get("usage")
+            .and_then(|u| serde_json::from_value::<WireUsage>(u.clone()).ok());
+        let usage = reply.usage.as_ref().and_then(WireUsage::usage);
+        if let Some(usage) = usage.or_else(|| groq_usage.as_ref().and_then(WireUsage::usage)) {
+            self.usage = Some(usage);
         }
         // n is never sent, so only choice 0 exists; anything else is ignored.
         for choice in reply.choices.iter().filter(|c| c.index == 0) {
@@ -149,7 +178,13 @@ impl Assembly {
         }
     }
 
-    fn reply(self) -> Reply {
+    fn reply(mut self) -> Reply {
+        // vLLM's fingerprint spells out what served; the raw value stays beside its parts.
+        let fingerprint = self.served.get("system_fingerprint");
+        let parts = fingerprint.map(|f| identity::vllm_fingerprint(f));
+        for (key, value) in parts.into_iter().flatten() {
+            self.served.entry(key).or_insert(value);
+        }
         let (tokens, logprobs) = self.tokens.keep(self.want_logprobs, &self.text);
         Reply {
             text: self.text,
@@ -174,6 +209,23 @@ impl Assembly {
         )
     }
 
+    /// The error a reply (or chunk) reports despite its HTTP 200: an `error` object, or Groq's
+    /// `x_groq.error`, why it stopped the stream early.
+    fn reported_error(&self, reply: &mut Completion) -> Option<CallFailure> {
+        if reply.error.is_some() {
+            return Some(self.stream_error(reply.error.take()));
+        }
+        let stopped = reply
+            .x_groq
+            .get("error")
+            .and_then(Value::as_str)
+            .filter(|e| !e.trim().is_empty())?;
+        Some(self.failure(
+            ErrorClass::Server,
+            format!("stopped the reply early: {}", excerpt(stopped)),
+        ))
+    }
+
     fn stream_error(&self, error: Option<WireError>) -> CallFailure {
         let said = error
             .and_then(|e| e.message)
@@ -189,9 +241,9 @@ impl Assembly {
 impl Assemble for Assembly {
     /// The reply of a non-streamed call.
     fn whole(mut self, body: &[u8]) -> Result<Reply, CallFailure> {
-        let reply: Completion = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
-        if reply.error.is_some() {
-            return Err(self.stream_error(reply.error));
+        let mut reply: Completion = serde_json::from_slice(body).map_err(|e| self.malformed(&e))?;
+        if let Some(failure) = self.reported_error(&mut reply) {
+            return Err(failure);
         }
         if !reply
             .choices
@@ -213,9 +265,9 @@ impl Assemble for Assembly {
             self.done = true;
             return Ok(());
         }
-        let chunk: Completion = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
-        if chunk.error.is_some() {
-            return Err(self.stream_error(chunk.error));
+        let mut chunk: Completion = serde_json::from_str(data).map_err(|e| self.malformed(&e))?;
+        if let Some(failure) = self.reported_error(&mut chunk) {
+            return Err(failure);
         }
         let first = self.text.is_empty();
         self.absorb(chunk, |c| c.delta.as_ref());
