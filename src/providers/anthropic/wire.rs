@@ -10,7 +10,7 @@ use serde::Deserialize;
 pub use crate::providers::http::named_parameter;
 use crate::providers::http::status::ServerError;
 use crate::providers::http::{excerpt, Assemble};
-use crate::providers::{CallFailure, Reply};
+use crate::providers::{note_served, CallFailure, Reply};
 use crate::record::{ErrorClass, Usage};
 
 /// A whole `Message`, or the `message` of a streamed `message_start`.
@@ -132,9 +132,7 @@ impl Assembly {
         let ids = [("model", &message.model), ("response_id", &message.id)];
         for (key, value) in ids {
             if let Some(value) = value {
-                self.served
-                    .entry(key.to_string())
-                    .or_insert_with(|| value.clone());
+                note_served(&mut self.served, key, value);
             }
         }
         if let Some(u) = &message.usage {
@@ -156,7 +154,7 @@ impl Assembly {
             ("inference_geo", &u.inference_geo),
         ] {
             if let Some(value) = value {
-                self.served.insert(key.to_string(), value.clone());
+                note_served(&mut self.served, key, value);
             }
         }
     }
