@@ -768,3 +768,26 @@ async fn three_hundred_streams_from_a_server_that_really_closes_after_each_all_s
     }
     assert_eq!(failed, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn an_error_inside_a_200_stream_is_retried_only_before_any_text() {
+    // A gateway passing on an upstream failure after it has sent its 200 (LiteLLM's shape).
+    let error = "data: {\"error\": {\"message\": \"litellm.ServiceUnavailableError: upstream overloaded\", \"type\": null, \"param\": null, \"code\": \"503\"}}\n\n";
+    let mut after_text = completion_events("Par");
+    after_text.truncate(2);
+    after_text.push(error.to_string());
+    for (events, retried) in [(vec![error.to_string()], true), (after_text, false)] {
+        let server = RawServer::start(move |_, _| RawReply {
+            bytes: chunked("text/event-stream", &[], &events),
+            after: After::KeepAlive,
+        })
+        .await;
+        let f = openai(&server, true)
+            .call(&request(greedy()))
+            .await
+            .unwrap_err();
+        assert_eq!(f.class, ErrorClass::Server, "{}", f.message);
+        assert!(f.message.contains("upstream overloaded"), "{}", f.message);
+        assert_eq!(RetryPolicy::default().wait(&f, 1, 0.5).is_some(), retried);
+    }
+}

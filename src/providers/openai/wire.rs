@@ -226,15 +226,23 @@ impl Assembly {
         ))
     }
 
+    /// An error sent after the success status (`data: {"error": …}`, as gateways such as
+    /// LiteLLM send an upstream's failure). Before any text or finish reason nothing was
+    /// produced, so it may be retried as a 5xx would be; after, never.
     fn stream_error(&self, error: Option<WireError>) -> CallFailure {
         let said = error
             .and_then(|e| e.message)
             .map(|m| format!(": {}", excerpt(&m)))
             .unwrap_or_default();
-        self.failure(
+        let failure = self.failure(
             ErrorClass::Server,
             format!("reported an error mid-reply{said}"),
-        )
+        );
+        if self.text.is_empty() && self.finish_reason.is_none() {
+            failure.before_content()
+        } else {
+            failure
+        }
     }
 }
 
