@@ -1,5 +1,5 @@
-//! The commands. Exit codes: 0 success, 1 a check failed, 2 usage or input error,
-//! 130 stopped by Ctrl-C.
+//! The commands. Exit codes: 0 success, 1 a check failed, 2 usage or input error (or a
+//! campaign that failed: see its closing record's reason), 130 stopped by Ctrl-C.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -715,8 +715,17 @@ fn run(args: RunArgs) -> i32 {
     EXIT_OK
 }
 
-/// Says how far a stopped campaign got; its exit code.
+/// Says why a campaign did not complete, or how far a stopped one got; its exit code: 2 when
+/// it failed (its closing record says why), 130 when the user stopped it.
 fn stopped_early(result: &crate::session::SessionResult) -> i32 {
+    if result.close.outcome == archive::SessionOutcome::Failed {
+        let reason = result
+            .close
+            .reason
+            .as_deref()
+            .unwrap_or("the session failed");
+        return fail(crate::text::inert(reason), EXIT_INPUT);
+    }
     eprintln!(
         "stopped early: {} of {} planned calls recorded; the archive is closed and verifiable",
         result.close.records, result.close.planned_calls

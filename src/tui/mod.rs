@@ -79,9 +79,14 @@ fn restore() {
 }
 
 /// A panic message printed in raw mode on the alternate screen would be lost: restore first.
+/// A backend's panic is left alone: the runner records it as that call's failure and the
+/// dashboard goes on.
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if crate::runner::in_backend_call() {
+            return;
+        }
         restore();
         previous(info);
     }));
@@ -342,7 +347,7 @@ async fn drive_from<B: ratatui::backend::Backend>(
                     frozen_elapsed = campaign_started.elapsed();
                     running = None;
                     dirty = true;
-                    match joined? {
+                    match (*joined)? {
                         Ok((result, records)) => {
                             app.live = Arc::new(Live {
                                 snapshot: Some(result.snapshot.clone()),
@@ -546,7 +551,8 @@ type Joined = Result<(SessionResult, u64), SessionError>;
 enum SessionEvent {
     Start(SessionStart),
     Live(Arc<Live>),
-    Closed(Result<Joined, tokio::task::JoinError>),
+    /// Boxed: a closing record is large, and the other events are sent often.
+    Closed(Box<Result<Joined, tokio::task::JoinError>>),
 }
 
 /// The next thing the running session has to say; never resolves with no session.
@@ -558,7 +564,7 @@ async fn session_event(running: &mut Option<Running>) -> SessionEvent {
         biased;
         Some(start) = r.start.recv() => SessionEvent::Start(start),
         Ok(()) = r.live.changed() => SessionEvent::Live(Arc::clone(&r.live.borrow_and_update())),
-        joined = &mut r.task => SessionEvent::Closed(joined),
+        joined = &mut r.task => SessionEvent::Closed(Box::new(joined)),
     }
 }
 

@@ -81,6 +81,17 @@ fn live_view_shows_snapshot_measures_at_both_sizes() {
 }
 
 #[test]
+fn an_estimate_too_long_for_a_duration_is_left_out_not_panicked_on() {
+    let mut app = app_with(OUTPUTS);
+    app.planned_calls = u64::MAX;
+    // 5 calls in ~146 billion years: the rest would take longer than any duration holds.
+    let lines = lines(&frame(&app, 100, 30, Duration::from_secs(u64::MAX / 4)));
+    let gauge = line_with(&lines, "calls/s");
+    assert!(!gauge.contains("eta"), "{gauge}");
+    assert!(gauge.contains("5/18446744073709551615 calls"), "{gauge}");
+}
+
+#[test]
 fn finished_campaign_is_marked_done() {
     let mut app = app_with(OUTPUTS);
     app.session_closed(Phase::Finished { completed: true });

@@ -203,9 +203,10 @@ fn render_progress(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) 
         _ => " progress ".to_string(),
     };
     let eta = match app.phase {
+        // An estimate too long for a duration is no estimate: none is shown.
         Phase::Running if !app.paused && rate > 0.0 && done < app.planned_calls => {
-            let left = Duration::from_secs_f64((app.planned_calls - done) as f64 / rate);
-            format!(" · eta {}", clock(left))
+            Duration::try_from_secs_f64((app.planned_calls - done) as f64 / rate)
+                .map_or(String::new(), |left| format!(" · eta {}", clock(left)))
         }
         _ => String::new(),
     };
