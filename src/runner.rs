@@ -2,14 +2,17 @@
 //! emits one call record per attempt. It never writes or analyses; the session does.
 //!
 //! No launched call goes unrecorded: a backend that panics fails that attempt (class `other`),
-//! and a call task that dies anyway is recorded as failed when it is reaped.
+//! and a call task that dies anyway is recorded as failed when it is reaped. A target whose
+//! first calls all fail alike is sent no more (see `breaker`).
+
+mod breaker;
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -21,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::providers::{Backend, CallFailure, ChatRequest, Limits};
 use crate::record::{CallError, CallRecord, CallStatus, ErrorClass, Timing};
+use breaker::Breaker;
 
 /// One planned call: which target, which item, which repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,8 @@ pub struct RunControl {
     pause: Arc<watch::Sender<bool>>,
     /// Calls launched whose task has not yet ended.
     in_flight: Arc<AtomicUsize>,
+    /// Why targets were sent no more calls (their breakers tripped), as they tripped.
+    stopped: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for RunControl {
@@ -75,6 +81,7 @@ impl Default for RunControl {
             abort: CancellationToken::new(),
             pause: Arc::new(watch::Sender::new(false)),
             in_flight: Arc::default(),
+            stopped: Arc::default(),
         }
     }
 }
@@ -86,6 +93,22 @@ impl RunControl {
 
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Why targets were sent no more calls so far: one sentence per target whose breaker
+    /// tripped, in the order they tripped.
+    pub fn breaker_stops(&self) -> Vec<String> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn breaker_stopped(&self, sentence: String) {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sentence);
     }
 
     /// Returns once launching may go on; false when stopped meanwhile.
@@ -106,13 +129,26 @@ pub struct Runner {
     pub item_names: Vec<String>,
     pub requests: Vec<ChatRequest>,
     pub concurrency: usize,
+    /// A target whose first this-many outcomes all failed alike, with a failure no retry
+    /// mends, is sent no more calls; 0 never stops one (`campaign.breaker`).
+    pub breaker: u32,
     /// Session start; every timing is measured from it.
     pub clock: Instant,
 }
 
+/// What a run did with its plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ran {
+    /// Planned calls launched.
+    pub launched: usize,
+    /// Why targets were sent no more calls, in target order: one sentence per target whose
+    /// breaker held back at least one planned call.
+    pub stopped: Vec<String>,
+}
+
 impl Runner {
-    /// Runs `plan` to completion or until stopped; every attempt goes to `records`.
-    /// Returns the number of planned calls that were launched.
+    /// Runs `plan` to completion or until stopped; every attempt goes to `records`. A call
+    /// to a target whose breaker has tripped is not launched.
     ///
     /// `records` should be bounded: a call keeps its concurrency permit until its record is
     /// accepted, so the runner never races ahead of the archive — a crash then loses at most
@@ -122,19 +158,26 @@ impl Runner {
         plan: Vec<PlannedCall>,
         control: RunControl,
         records: mpsc::Sender<CallRecord>,
-    ) -> usize {
+    ) -> Ran {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let limits: Arc<Vec<TargetLimits>> = Arc::new(
+        let targets: Arc<Vec<TargetRun>> = Arc::new(
             self.backends
                 .iter()
-                .map(|b| TargetLimits::new(b.limits()))
+                .map(|b| TargetRun::new(b.limits(), self.breaker))
                 .collect(),
         );
         let mut in_flight = JoinSet::new();
         // What each call task is doing, so one that dies can still be recorded.
         let mut tasks = HashMap::new();
         let mut launched = 0;
+        // Planned calls held back, per target, once its breaker tripped.
+        let mut held_back = vec![0usize; self.backends.len()];
         for planned in plan {
+            let tripped = || targets[planned.target].breaker.tripped();
+            if let Some(why) = tripped() {
+                hold_back(&mut held_back[planned.target], why, &control);
+                continue;
+            }
             if !control.resumed().await {
                 break;
             }
@@ -146,19 +189,24 @@ impl Runner {
                     Err(_) => break,
                 },
             };
+            // The breaker may have tripped while this call waited for its turn.
+            if let Some(why) = tripped() {
+                hold_back(&mut held_back[planned.target], why, &control);
+                continue;
+            }
             launched += 1;
             let runner = Arc::clone(&self);
             let abort = control.abort.clone();
             let sender = records.clone();
             let gauge = InFlight::enter(&control.in_flight);
-            let limits = Arc::clone(&limits);
+            let targets = Arc::clone(&targets);
             let progress = Arc::new(CallProgress::new(planned.attempts_before + 1));
             let shared = Arc::clone(&progress);
             let task = in_flight.spawn(async move {
                 // Both are released when the task ends, however it ends.
                 let _held = (gauge, permit);
-                let limits = &limits[planned.target];
-                runner.call(planned, limits, &abort, &sender, &shared).await;
+                let target = &targets[planned.target];
+                runner.call(planned, target, &abort, &sender, &shared).await;
             });
             tasks.insert(task.id(), (planned, progress));
             // Reap finished tasks as we go so the set stays small on long campaigns.
@@ -169,7 +217,13 @@ impl Runner {
         while let Some(joined) = in_flight.join_next_with_id().await {
             self.reap(joined, &mut tasks, &records).await;
         }
-        launched
+        let stopped = targets
+            .iter()
+            .zip(&held_back)
+            .filter(|(_, held)| **held > 0)
+            .filter_map(|(target, _)| target.breaker.tripped())
+            .collect();
+        Ran { launched, stopped }
     }
 
     /// A call task has ended. One that died (a panic outside the backend call, or aborted)
@@ -207,7 +261,7 @@ impl Runner {
     async fn call(
         &self,
         planned: PlannedCall,
-        limits: &TargetLimits,
+        target: &TargetRun,
         abort: &CancellationToken,
         records: &mpsc::Sender<CallRecord>,
         progress: &CallProgress,
@@ -215,23 +269,23 @@ impl Runner {
         let policy = self.backends[planned.target].retry_policy();
         let mut attempt = planned.attempts_before + 1;
         // The provider's own concurrency, held across retries like the campaign's.
-        let _provider_permit = match &limits.permits {
+        let _provider_permit = match &target.permits {
             None => None,
             Some(permits) => tokio::select! {
                 biased;
                 _ = abort.cancelled() => {
-                    self.hand_over(self.cancelled(planned, attempt), progress, records).await;
+                    self.hand_over(self.cancelled(planned, attempt), target, progress, records).await;
                     return;
                 }
                 permit = permits.clone().acquire_owned() => permit.ok(),
             },
         };
         loop {
-            if let Some(pacer) = &limits.pacer {
+            if let Some(pacer) = &target.pacer {
                 tokio::select! {
                     biased;
                     _ = abort.cancelled() => {
-                        self.hand_over(self.cancelled(planned, attempt), progress, records).await;
+                        self.hand_over(self.cancelled(planned, attempt), target, progress, records).await;
                         return;
                     }
                     _ = pacer.wait() => {}
@@ -241,7 +295,7 @@ impl Runner {
             let wait = failure.and_then(|f| policy.wait(&f, attempt, rand::random::<f64>()));
             record.retried = wait.is_some();
             // The receiver only goes away when the session is failing; nothing to do then.
-            if !self.hand_over(record, progress, records).await {
+            if !self.hand_over(record, target, progress, records).await {
                 return;
             }
             let Some(wait) = wait else { return };
@@ -254,7 +308,7 @@ impl Runner {
             };
             if aborted {
                 // The call ends here: its last record says so, so it is never left open.
-                self.hand_over(self.cancelled(planned, attempt), progress, records)
+                self.hand_over(self.cancelled(planned, attempt), target, progress, records)
                     .await;
                 return;
             }
@@ -262,13 +316,16 @@ impl Runner {
     }
 
     /// Hands `record` to the session; false when the session no longer takes any. A record
-    /// that is not retried is the call's outcome: the call is then settled.
+    /// that is not retried is the call's outcome: the call is then settled. The target's
+    /// breaker sees it first, so it trips before this call's permit frees another launch.
     async fn hand_over(
         &self,
         record: CallRecord,
+        target: &TargetRun,
         progress: &CallProgress,
         records: &mpsc::Sender<CallRecord>,
     ) -> bool {
+        target.breaker.observe(&record.target, &record);
         let outcome = !record.retried;
         let sent = records.send(record).await.is_ok();
         if outcome {
@@ -454,15 +511,26 @@ fn internal_error(what: &str) -> CallError {
     }
 }
 
-/// A target's own limits while a plan runs.
-struct TargetLimits {
-    permits: Option<Arc<Semaphore>>,
-    pacer: Option<Pacer>,
+/// A planned call held back by its target's tripped breaker (`why`); the first one held back
+/// makes the stop known.
+fn hold_back(held: &mut usize, why: String, control: &RunControl) {
+    if *held == 0 {
+        control.breaker_stopped(why);
+    }
+    *held += 1;
 }
 
-impl TargetLimits {
-    fn new(limits: Limits) -> TargetLimits {
-        TargetLimits {
+/// A target's own limits and its breaker while a plan runs.
+struct TargetRun {
+    permits: Option<Arc<Semaphore>>,
+    pacer: Option<Pacer>,
+    breaker: Breaker,
+}
+
+impl TargetRun {
+    fn new(limits: Limits, breaker: u32) -> TargetRun {
+        TargetRun {
+            breaker: Breaker::new(breaker),
             permits: limits
                 .concurrency
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
@@ -596,7 +664,7 @@ mod tests {
         while let Some(r) = rx.recv().await {
             records.push(r);
         }
-        assert_eq!(run.await.unwrap(), 30);
+        assert_eq!(run.await.unwrap().launched, 30);
         // Every third attempt fails: 30 outcomes, one per call; a call fails only once its
         // two retries have failed too.
         let outcomes: Vec<&CallRecord> = records.iter().filter(|r| !r.retried).collect();
@@ -642,7 +710,7 @@ mod tests {
         while let Some(r) = rx.recv().await {
             starts.push(r.timing.start_ms);
         }
-        assert_eq!(run.await.unwrap(), 12);
+        assert_eq!(run.await.unwrap().launched, 12);
         assert_eq!(backend.peak.load(Ordering::SeqCst), 1, "one at a time");
         starts.sort_by(f64::total_cmp);
         // 6000 a minute: the k-th attempt starts no sooner than k × 10 ms after the campaign
@@ -720,6 +788,7 @@ mod tests {
                 params: Params::default(),
             }],
             concurrency,
+            breaker: 0,
             clock: Instant::now(),
         })
     }
@@ -740,7 +809,7 @@ mod tests {
                 assert!(started <= 5 + 3 + 1, "{started} calls started, 5 archived");
             }
         }
-        assert_eq!(run.await.unwrap(), 30);
+        assert_eq!(run.await.unwrap().launched, 30);
         assert_eq!(records.len(), 30);
         let mut calls: Vec<u32> = records.iter().map(|r| r.call).collect();
         calls.sort_unstable();
@@ -765,7 +834,7 @@ mod tests {
         control.stop.cancel();
         let runner = runner(flaky(), 2);
         let (tx, mut rx) = mpsc::channel(4);
-        assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await, 0);
+        assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await.launched, 0);
         assert!(rx.recv().await.is_none());
     }
 
@@ -800,7 +869,7 @@ mod tests {
         while rx.recv().await.is_some() {
             records += 1;
         }
-        assert_eq!(run.await.unwrap(), 20);
+        assert_eq!(run.await.unwrap().launched, 20);
         assert_eq!(records, 20);
     }
 
@@ -813,7 +882,7 @@ mod tests {
         let run = tokio::spawn(runner.run(plan(1, 1, 0, 10), control.clone(), tx));
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         control.stop.cancel();
-        assert_eq!(run.await.unwrap(), 0);
+        assert_eq!(run.await.unwrap().launched, 0);
     }
 
     /// Answers every call, but panics on every `every`-th — as a provider doing
@@ -869,7 +938,7 @@ mod tests {
         while let Some(r) = rx.recv().await {
             records.push(r);
         }
-        assert_eq!(run.await.unwrap(), calls as usize);
+        assert_eq!(run.await.unwrap().launched, calls as usize);
         assert_eq!(control.in_flight(), 0, "every call left the gauge");
         records
     }
@@ -953,6 +1022,78 @@ mod tests {
                 "reprise failed internally on this call (no policy today); please report it"
             );
         }
+    }
+
+    /// Answers every call after 2 ms: `Ok`, or always the same failure.
+    struct Always(Option<ErrorClass>);
+
+    #[async_trait::async_trait]
+    impl Backend for Always {
+        fn request_body(&self, _: &ChatRequest) -> serde_json::Value {
+            serde_json::json!({})
+        }
+        fn endpoint(&self) -> String {
+            "test".into()
+        }
+        async fn call(&self, _: &ChatRequest) -> Result<Reply, CallFailure> {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            match self.0 {
+                None => Ok(Reply {
+                    text: "x".into(),
+                    ..Default::default()
+                }),
+                Some(class) => Err(CallFailure::new(
+                    class,
+                    "provider `p` refused parameter `max_tokens` (HTTP 400)",
+                )),
+            }
+        }
+    }
+
+    /// Targets `a` (refusing every call) and `b` (answering), 100 calls each, concurrency 4.
+    async fn refusing_and_answering(breaker: u32) -> (Ran, Vec<CallRecord>, RunControl) {
+        let runner = Arc::new(Runner {
+            backends: vec![
+                Arc::new(Always(Some(ErrorClass::RefusedParameter))),
+                Arc::new(Always(None)),
+            ],
+            target_names: vec!["a".into(), "b".into()],
+            breaker,
+            ..Arc::try_unwrap(runner(flaky(), 4)).ok().unwrap()
+        });
+        let control = RunControl::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        let run = tokio::spawn(runner.run(plan(2, 1, 0, 100), control.clone(), tx));
+        let mut records = Vec::new();
+        while let Some(r) = rx.recv().await {
+            records.push(r);
+        }
+        (run.await.unwrap(), records, control)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tripped_breaker_sends_its_target_no_more_and_the_others_go_on() {
+        let (ran, records, control) = refusing_and_answering(5).await;
+        let to = |t: &str| records.iter().filter(|r| r.target == t).count();
+        // The first wave at most: the calls in flight as the fifth refusal came back.
+        assert!(to("a") >= 5 && to("a") <= 4 + 5, "{} calls to a", to("a"));
+        assert_eq!(to("b"), 100, "the other target completes");
+        assert_eq!(ran.launched, to("a") + 100);
+        let sentence = "target `a`: the first 5 calls all failed (refused_parameter): provider \
+                        `p` refused parameter `max_tokens` (HTTP 400); no more calls were sent \
+                        to it (breaker = 5 in [campaign])";
+        assert_eq!(ran.stopped, [sentence]);
+        assert_eq!(control.breaker_stops(), [sentence]);
+        assert_eq!(control.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_zero_sends_every_call() {
+        let (ran, records, control) = refusing_and_answering(0).await;
+        assert_eq!(ran.launched, 200);
+        assert_eq!(records.len(), 200);
+        assert!(ran.stopped.is_empty());
+        assert!(control.breaker_stops().is_empty());
     }
 
     #[test]

@@ -136,8 +136,9 @@ struct PlanCount {
 
 /// The closing outcome, the counts behind it, and why when it did not complete. A session
 /// completes only if every planned call was sent and has its outcome, and none was abandoned;
-/// otherwise it closes `cancelled` when the user stopped it, else `failed`.
-fn closing(count: PlanCount) -> (SessionOutcome, u64, u64, Option<String>) {
+/// otherwise it closes `failed` when breakers held calls back (`breaker`: why) or calls were
+/// lost, else `cancelled` (the user stopped it).
+fn closing(count: PlanCount, breaker: &[String]) -> (SessionOutcome, u64, u64, Option<String>) {
     let PlanCount {
         planned,
         settled,
@@ -147,8 +148,22 @@ fn closing(count: PlanCount) -> (SessionOutcome, u64, u64, Option<String>) {
     } = count;
     let without = planned.saturating_sub(settled);
     let not_sent = planned.saturating_sub(launched);
+    // Calls sent that have no outcome: lost on the way, which no stop explains.
+    let lost = without.saturating_sub(not_sent);
+    let lost_sentence = || {
+        format!(
+            "{without} of {planned} planned calls have no outcome in the archive ({not_sent} \
+             never sent): reprise failed internally; please report it"
+        )
+    };
     let (outcome, reason) = if without == 0 && not_sent == 0 && abandoned == 0 {
         (SessionOutcome::Completed, None)
+    } else if !breaker.is_empty() {
+        let mut reason = breaker.join("; ");
+        if lost > 0 {
+            reason = format!("{reason}; and {}", lost_sentence());
+        }
+        (SessionOutcome::Failed, Some(reason))
     } else if stopped {
         let reason = if without > 0 {
             format!("stopped by the user: {without} of {planned} planned calls have no outcome")
@@ -157,11 +172,7 @@ fn closing(count: PlanCount) -> (SessionOutcome, u64, u64, Option<String>) {
         };
         (SessionOutcome::Cancelled, Some(reason))
     } else {
-        let reason = format!(
-            "{without} of {planned} planned calls have no outcome in the archive ({not_sent} \
-             never sent): reprise failed internally; please report it"
-        );
-        (SessionOutcome::Failed, Some(reason))
+        (SessionOutcome::Failed, Some(lost_sentence()))
     };
     (outcome, without, not_sent, reason)
 }
@@ -401,6 +412,7 @@ async fn run_inner(
             .map(|i| chat_request(&protocol, i))
             .collect(),
         concurrency: campaign.concurrency as usize,
+        breaker: campaign.breaker,
         clock,
     });
     // Bounded: the runner waits for the archive (see `Runner::run`).
@@ -445,27 +457,29 @@ async fn run_inner(
     }
     // The runner has dropped its sender, so it is done. Were it to panic, it counts as having
     // launched nothing; the plan count below still says what the archive holds.
-    let launched = done_before + run.await.unwrap_or(0) as u64;
+    let ran = run.await.unwrap_or_default();
+    let launched = done_before + ran.launched as u64;
     if let Some(source) = write_error {
         return Err(SessionError::WriteArchive { path, source });
     }
 
     let snapshot = analyzer.snapshot();
-    let (outcome, without_outcome, not_sent, reason) = closing(PlanCount {
-        planned: planned_calls,
-        settled: settled.count(),
-        launched,
-        abandoned,
-        stopped: control.stop.is_cancelled(),
-    });
-    let mut close = writer.close_record(
-        outcome,
-        planned_calls,
-        Some(report::summary_json(&snapshot, &path, &identity)),
+    let (outcome, without_outcome, not_sent, reason) = closing(
+        PlanCount {
+            planned: planned_calls,
+            settled: settled.count(),
+            launched,
+            abandoned,
+            stopped: control.stop.is_cancelled(),
+        },
+        &ran.stopped,
     );
+    let mut close = writer.close_record(outcome, planned_calls, None);
     close.without_outcome = without_outcome;
     close.not_sent = not_sent;
     close.reason = reason;
+    let summary = report::summary_json(&snapshot, &path, &identity);
+    close.summary = Some(report::with_stop(summary, &close));
     close.servers = server_identities(&protocol, &backends).await;
     writer
         .close(&close)
@@ -542,16 +556,16 @@ mod tests {
             abandoned: 0,
             stopped: false,
         };
-        assert_eq!(closing(all), (SessionOutcome::Completed, 0, 0, None));
+        assert_eq!(closing(all, &[]), (SessionOutcome::Completed, 0, 0, None));
         // Stopped after the last launch: nothing is missing, so it still completed.
         let late_stop = PlanCount {
             stopped: true,
             ..all
         };
-        assert_eq!(closing(late_stop).0, SessionOutcome::Completed);
+        assert_eq!(closing(late_stop, &[]).0, SessionOutcome::Completed);
         // Every call launched, one never recorded (a task lost on the way): never completed.
         let lost = PlanCount { settled: 9, ..all };
-        let (outcome, without, not_sent, reason) = closing(lost);
+        let (outcome, without, not_sent, reason) = closing(lost, &[]);
         assert_eq!((outcome, without, not_sent), (SessionOutcome::Failed, 1, 0));
         assert_eq!(
             reason.as_deref(),
@@ -567,7 +581,7 @@ mod tests {
             stopped: true,
             ..all
         };
-        let (outcome, without, not_sent, reason) = closing(stopped);
+        let (outcome, without, not_sent, reason) = closing(stopped, &[]);
         assert_eq!(
             (outcome, without, not_sent),
             (SessionOutcome::Cancelled, 4, 4)
@@ -582,14 +596,51 @@ mod tests {
             stopped: true,
             ..all
         };
-        assert_eq!(closing(aborted).0, SessionOutcome::Cancelled);
+        assert_eq!(closing(aborted, &[]).0, SessionOutcome::Cancelled);
         // The runner ended early without being stopped (it panicked): failed, not completed.
         let ended = PlanCount {
             settled: 3,
             launched: 3,
             ..all
         };
-        assert_eq!(closing(ended).0, SessionOutcome::Failed);
+        assert_eq!(closing(ended, &[]).0, SessionOutcome::Failed);
+    }
+
+    #[test]
+    fn calls_a_breaker_held_back_fail_the_session_with_its_sentence() {
+        let tripped = PlanCount {
+            planned: 1000,
+            settled: 9,
+            launched: 9,
+            abandoned: 0,
+            stopped: false,
+        };
+        let why = ["target `a`: the first 5 calls all failed (auth): …".to_string()];
+        let (outcome, without, not_sent, reason) = closing(tripped, &why);
+        assert_eq!(
+            (outcome, without, not_sent),
+            (SessionOutcome::Failed, 991, 991)
+        );
+        assert_eq!(reason.as_deref(), Some(why[0].as_str()));
+        // Two targets stopped, and a call lost besides: every reason is said.
+        let both = [why[0].clone(), "target `b`: …".to_string()];
+        let lost = PlanCount {
+            settled: 8,
+            ..tripped
+        };
+        let reason = closing(lost, &both).3.unwrap();
+        assert_eq!(
+            reason,
+            "target `a`: the first 5 calls all failed (auth): …; target `b`: …; and 992 of \
+             1000 planned calls have no outcome in the archive (991 never sent): reprise failed \
+             internally; please report it"
+        );
+        // Stopped by the user as well: the breaker's stop is still the session's failure.
+        let stopped = PlanCount {
+            stopped: true,
+            ..tripped
+        };
+        assert_eq!(closing(stopped, &why).0, SessionOutcome::Failed);
     }
 
     #[test]
