@@ -217,6 +217,10 @@ pub struct Overrides {
     /// Calls in flight at once (overrides campaign.concurrency).
     #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: Option<u32>,
+    /// Send a target no more calls once its first N all fail alike with a failure no retry
+    /// mends, such as a refused parameter (overrides campaign.breaker, default 5; 0 never).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub breaker: Option<u32>,
     /// Archive path (default: the platform data directory, named after the identity).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -271,7 +275,7 @@ pub struct RunArgs {
     pub overrides: Overrides,
     /// Continue an unfinished (killed) session to its planned count, appending to its
     /// archive under the same identity; its protocol file must be unchanged.
-    #[arg(long, value_name = "ARCHIVE", conflicts_with_all = ["protocol", "targets", "repeats", "concurrency", "out"])]
+    #[arg(long, value_name = "ARCHIVE", conflicts_with_all = ["protocol", "targets", "repeats", "concurrency", "breaker", "out"])]
     pub resume: Option<PathBuf>,
     /// Print the JSON summary instead of the table.
     #[arg(long)]
@@ -286,6 +290,7 @@ impl Overrides {
         self.targets.is_empty()
             && self.repeats.is_none()
             && self.concurrency.is_none()
+            && self.breaker.is_none()
             && self.out.is_none()
     }
 }
@@ -457,6 +462,9 @@ impl CampaignArgs {
         if let Some(c) = o.concurrency {
             protocol.campaign.concurrency = c;
         }
+        if let Some(n) = o.breaker {
+            protocol.campaign.breaker = n;
+        }
         SessionSpec::with_providers(protocol, o.out, &providers)
     }
 }
@@ -496,7 +504,7 @@ fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
         None if args.overrides.is_empty() => None,
         None => {
             return fail(
-                "--target, --repeats, --concurrency and --out need a PROTOCOL; in the picker, edit them in the editor pane",
+                "--target, --repeats, --concurrency, --breaker and --out need a PROTOCOL; in the picker, edit them in the editor pane",
                 EXIT_INPUT,
             )
         }
@@ -568,7 +576,7 @@ fn open(args: OpenArgs, theme: Option<&str>) -> i32 {
 }
 
 /// The session to continue and the spec that reproduces its conditions: the protocol file
-/// the header names, with the targets, repeats and concurrency the conditions record.
+/// the header names, with the targets, repeats, concurrency and breaker the conditions record.
 fn resume_spec(path: &Path) -> Result<(SessionSpec, archive::Reopened), InputError> {
     let reopened = archive::reopen(path)?;
     let header = &reopened.archive.header;
@@ -598,6 +606,8 @@ fn resume_spec(path: &Path) -> Result<(SessionSpec, archive::Reopened), InputErr
             targets,
             repeats: number("repeats"),
             concurrency: number("concurrency"),
+            // Left out of the conditions at its default.
+            breaker: Some(number("breaker").unwrap_or(crate::protocol::DEFAULT_BREAKER)),
             out: None,
         },
     }
@@ -675,6 +685,7 @@ fn run(args: RunArgs) -> i32 {
     };
     if args.json {
         let summary = report::summary_json(&result.snapshot, &result.archive, &result.identity);
+        let summary = report::with_stop(summary, &result.close);
         println!(
             "{}",
             serde_json::to_string_pretty(&summary).unwrap_or_default()

@@ -339,6 +339,9 @@ async fn drive_from<B: ratatui::backend::Backend>(
                 SessionEvent::Live(live) => {
                     // An Arc: the UI takes the snapshot without copying its clusters.
                     app.live = live;
+                    if let Some(r) = &running {
+                        app.stopped = r.control.breaker_stops();
+                    }
                     app.refresh();
                     dirty = true;
                     Effect::None
@@ -356,6 +359,9 @@ async fn drive_from<B: ratatui::backend::Backend>(
                             });
                             app.refresh();
                             let completed = !result.interrupted();
+                            if let Some(reason) = failed_reason(&result) {
+                                app.stopped = vec![reason];
+                            }
                             outcome = Outcome::Closed(Box::new(result));
                             app.session_closed(Phase::Finished { completed })
                         }
@@ -489,6 +495,15 @@ async fn drive_from<B: ratatui::backend::Backend>(
         Some(e) => Err(TuiError::Terminal(e)),
         None => Ok(outcome),
     }
+}
+
+/// Why a session closed failed (its breakers' sentences, or lost calls), from its closing
+/// record; None for a session that completed or that the user stopped.
+fn failed_reason(result: &SessionResult) -> Option<String> {
+    let close = &result.close;
+    (close.outcome == crate::archive::SessionOutcome::Failed)
+        .then(|| close.reason.clone())
+        .flatten()
 }
 
 /// The app shows `playback`'s current state at once; the loop then follows it.
