@@ -93,12 +93,19 @@ struct Settled {
 
 impl Settled {
     fn new(protocol: &Protocol) -> Settled {
-        let index = |names: Vec<&String>| -> HashMap<String, usize> {
-            names.into_iter().cloned().zip(0..).collect()
-        };
         Settled {
-            targets: index(protocol.targets.iter().map(|t| &t.name).collect()),
-            items: index(protocol.items.iter().map(|i| &i.name).collect()),
+            targets: protocol
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .zip(0..)
+                .collect(),
+            items: protocol
+                .items
+                .iter()
+                .map(|i| i.name.clone())
+                .zip(0..)
+                .collect(),
             calls_per_item: protocol.campaign.warmup + protocol.campaign.repeats,
             settled: HashSet::new(),
         }
