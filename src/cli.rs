@@ -1,5 +1,5 @@
-//! The commands. Exit codes: 0 success, 1 a check failed, 2 usage or input error,
-//! 130 stopped by Ctrl-C.
+//! The commands. Exit codes: 0 success, 1 a check failed, 2 usage or input error (or a
+//! campaign that failed: see its closing record's reason), 130 stopped by Ctrl-C.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -217,6 +217,10 @@ pub struct Overrides {
     /// Calls in flight at once (overrides campaign.concurrency).
     #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: Option<u32>,
+    /// Send a target no more calls once its first N all fail alike with a failure no retry
+    /// mends, such as a refused parameter (overrides campaign.breaker, default 5; 0 never).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub breaker: Option<u32>,
     /// Archive path (default: the platform data directory, named after the identity).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -271,7 +275,7 @@ pub struct RunArgs {
     pub overrides: Overrides,
     /// Continue an unfinished (killed) session to its planned count, appending to its
     /// archive under the same identity; its protocol file must be unchanged.
-    #[arg(long, value_name = "ARCHIVE", conflicts_with_all = ["protocol", "targets", "repeats", "concurrency", "out"])]
+    #[arg(long, value_name = "ARCHIVE", conflicts_with_all = ["protocol", "targets", "repeats", "concurrency", "breaker", "out"])]
     pub resume: Option<PathBuf>,
     /// Print the JSON summary instead of the table.
     #[arg(long)]
@@ -291,6 +295,7 @@ impl Overrides {
         self.targets.is_empty()
             && self.repeats.is_none()
             && self.concurrency.is_none()
+            && self.breaker.is_none()
             && self.out.is_none()
     }
 }
@@ -462,6 +467,9 @@ impl CampaignArgs {
         if let Some(c) = o.concurrency {
             protocol.campaign.concurrency = c;
         }
+        if let Some(n) = o.breaker {
+            protocol.campaign.breaker = n;
+        }
         SessionSpec::with_providers(protocol, o.out, &providers)
     }
 }
@@ -501,7 +509,7 @@ fn tui(args: TuiArgs, theme: Option<&str>) -> i32 {
         None if args.overrides.is_empty() => None,
         None => {
             return fail(
-                "--target, --repeats, --concurrency and --out need a PROTOCOL; in the picker, edit them in the editor pane",
+                "--target, --repeats, --concurrency, --breaker and --out need a PROTOCOL; in the picker, edit them in the editor pane",
                 EXIT_INPUT,
             )
         }
@@ -573,7 +581,7 @@ fn open(args: OpenArgs, theme: Option<&str>) -> i32 {
 }
 
 /// The session to continue and the spec that reproduces its conditions: the protocol file
-/// the header names, with the targets, repeats and concurrency the conditions record.
+/// the header names, with the targets, repeats, concurrency and breaker the conditions record.
 fn resume_spec(path: &Path) -> Result<(SessionSpec, archive::Reopened), InputError> {
     let reopened = archive::reopen(path)?;
     let header = &reopened.archive.header;
@@ -603,6 +611,8 @@ fn resume_spec(path: &Path) -> Result<(SessionSpec, archive::Reopened), InputErr
             targets,
             repeats: number("repeats"),
             concurrency: number("concurrency"),
+            // Left out of the conditions at its default.
+            breaker: Some(number("breaker").unwrap_or(crate::protocol::DEFAULT_BREAKER)),
             out: None,
         },
     }
@@ -686,6 +696,7 @@ fn run(args: RunArgs) -> i32 {
     };
     if args.json {
         let summary = report::summary_json(&result.snapshot, &result.archive, &result.identity);
+        let summary = report::with_stop(summary, &result.close);
         println!(
             "{}",
             serde_json::to_string_pretty(&summary).unwrap_or_default()
@@ -726,8 +737,17 @@ fn run(args: RunArgs) -> i32 {
     EXIT_OK
 }
 
-/// Says how far a stopped campaign got; its exit code.
+/// Says why a campaign did not complete, or how far a stopped one got; its exit code: 2 when
+/// it failed (its closing record says why), 130 when the user stopped it.
 fn stopped_early(result: &crate::session::SessionResult) -> i32 {
+    if result.close.outcome == archive::SessionOutcome::Failed {
+        let reason = result
+            .close
+            .reason
+            .as_deref()
+            .unwrap_or("the session failed");
+        return fail(crate::text::inert(reason), EXIT_INPUT);
+    }
     eprintln!(
         "stopped early: {} of {} planned calls recorded; the archive is closed and verifiable",
         result.close.records, result.close.planned_calls

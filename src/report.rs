@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::analysis::{Divergence, ItemSnapshot, Snapshot, TargetSnapshot};
+use crate::archive::Close;
 
 pub const SUMMARY_FORMAT_VERSION: u32 = 1;
 
@@ -17,6 +18,21 @@ pub fn summary_json(snapshot: &Snapshot, archive: &Path, identity: &str) -> Valu
         "identity": identity,
         "targets": snapshot.targets.iter().map(target_json).collect::<Vec<_>>(),
     })
+}
+
+/// `summary` with, when the session did not complete, a `stopped` object saying how and why
+/// (the closing record's outcome, reason and counts of planned calls left without an outcome).
+pub fn with_stop(mut summary: Value, close: &Close) -> Value {
+    if let Some(reason) = &close.reason {
+        summary["stopped"] = json!({
+            "outcome": close.outcome.as_str(),
+            "reason": reason,
+            "planned_calls": close.planned_calls,
+            "not_sent": close.not_sent,
+            "without_outcome": close.without_outcome,
+        });
+    }
+    summary
 }
 
 fn target_json(target: &TargetSnapshot) -> Value {

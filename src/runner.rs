@@ -1,17 +1,30 @@
 //! The runner: sends the planned calls through their backends under a concurrency limit and
 //! emits one call record per attempt. It never writes or analyses; the session does.
+//!
+//! No launched call goes unrecorded: a backend that panics fails that attempt (class `other`),
+//! and a call task that dies anyway is recorded as failed when it is reaped. A target whose
+//! first calls all fail alike is sent no more (see `breaker`).
 
-use std::sync::Arc;
+mod breaker;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::providers::{Backend, CallFailure, ChatRequest, Limits};
 use crate::record::{CallError, CallRecord, CallStatus, ErrorClass, Timing};
+use breaker::Breaker;
 
 /// One planned call: which target, which item, which repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +68,10 @@ pub struct RunControl {
     pub abort: CancellationToken,
     /// While true, no new call is launched; calls in flight go on.
     pause: Arc<watch::Sender<bool>>,
-    /// Calls launched whose record has not yet been handed over.
+    /// Calls launched whose task has not yet ended.
     in_flight: Arc<AtomicUsize>,
+    /// Why targets were sent no more calls (their breakers tripped), as they tripped.
+    stopped: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for RunControl {
@@ -66,6 +81,7 @@ impl Default for RunControl {
             abort: CancellationToken::new(),
             pause: Arc::new(watch::Sender::new(false)),
             in_flight: Arc::default(),
+            stopped: Arc::default(),
         }
     }
 }
@@ -77,6 +93,22 @@ impl RunControl {
 
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Why targets were sent no more calls so far: one sentence per target whose breaker
+    /// tripped, in the order they tripped.
+    pub fn breaker_stops(&self) -> Vec<String> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn breaker_stopped(&self, sentence: String) {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sentence);
     }
 
     /// Returns once launching may go on; false when stopped meanwhile.
@@ -97,13 +129,26 @@ pub struct Runner {
     pub item_names: Vec<String>,
     pub requests: Vec<ChatRequest>,
     pub concurrency: usize,
+    /// A target whose first this-many outcomes all failed alike, with a failure no retry
+    /// mends, is sent no more calls; 0 never stops one (`campaign.breaker`).
+    pub breaker: u32,
     /// Session start; every timing is measured from it.
     pub clock: Instant,
 }
 
+/// What a run did with its plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ran {
+    /// Planned calls launched.
+    pub launched: usize,
+    /// Why targets were sent no more calls, in target order: one sentence per target whose
+    /// breaker held back at least one planned call.
+    pub stopped: Vec<String>,
+}
+
 impl Runner {
-    /// Runs `plan` to completion or until stopped; every attempt goes to `records`.
-    /// Returns the number of planned calls that were launched.
+    /// Runs `plan` to completion or until stopped; every attempt goes to `records`. A call
+    /// to a target whose breaker has tripped is not launched.
     ///
     /// `records` should be bounded: a call keeps its concurrency permit until its record is
     /// accepted, so the runner never races ahead of the archive — a crash then loses at most
@@ -113,17 +158,26 @@ impl Runner {
         plan: Vec<PlannedCall>,
         control: RunControl,
         records: mpsc::Sender<CallRecord>,
-    ) -> usize {
+    ) -> Ran {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let limits: Arc<Vec<TargetLimits>> = Arc::new(
+        let targets: Arc<Vec<TargetRun>> = Arc::new(
             self.backends
                 .iter()
-                .map(|b| TargetLimits::new(b.limits()))
+                .map(|b| TargetRun::new(b.limits(), self.breaker))
                 .collect(),
         );
         let mut in_flight = JoinSet::new();
+        // What each call task is doing, so one that dies can still be recorded.
+        let mut tasks = HashMap::new();
         let mut launched = 0;
+        // Planned calls held back, per target, once its breaker tripped.
+        let mut held_back = vec![0usize; self.backends.len()];
         for planned in plan {
+            let tripped = || targets[planned.target].breaker.tripped();
+            if let Some(why) = tripped() {
+                hold_back(&mut held_back[planned.target], why, &control);
+                continue;
+            }
             if !control.resumed().await {
                 break;
             }
@@ -135,25 +189,71 @@ impl Runner {
                     Err(_) => break,
                 },
             };
+            // The breaker may have tripped while this call waited for its turn.
+            if let Some(why) = tripped() {
+                hold_back(&mut held_back[planned.target], why, &control);
+                continue;
+            }
             launched += 1;
             let runner = Arc::clone(&self);
             let abort = control.abort.clone();
-            let records = records.clone();
-            let gauge = Arc::clone(&control.in_flight);
-            gauge.fetch_add(1, Ordering::Relaxed);
-            let limits = Arc::clone(&limits);
-            in_flight.spawn(async move {
-                runner
-                    .call(planned, &limits[planned.target], &abort, &records)
-                    .await;
-                gauge.fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
+            let sender = records.clone();
+            let gauge = InFlight::enter(&control.in_flight);
+            let targets = Arc::clone(&targets);
+            let progress = Arc::new(CallProgress::new(planned.attempts_before + 1));
+            let shared = Arc::clone(&progress);
+            let task = in_flight.spawn(async move {
+                // Both are released when the task ends, however it ends.
+                let _held = (gauge, permit);
+                let target = &targets[planned.target];
+                runner.call(planned, target, &abort, &sender, &shared).await;
             });
+            tasks.insert(task.id(), (planned, progress));
             // Reap finished tasks as we go so the set stays small on long campaigns.
-            while in_flight.try_join_next().is_some() {}
+            while let Some(joined) = in_flight.try_join_next_with_id() {
+                self.reap(joined, &mut tasks, &records).await;
+            }
         }
-        while in_flight.join_next().await.is_some() {}
-        launched
+        while let Some(joined) = in_flight.join_next_with_id().await {
+            self.reap(joined, &mut tasks, &records).await;
+        }
+        let stopped = targets
+            .iter()
+            .zip(&held_back)
+            .filter(|(_, held)| **held > 0)
+            .filter_map(|(target, _)| target.breaker.tripped())
+            .collect();
+        Ran { launched, stopped }
+    }
+
+    /// A call task has ended. One that died (a panic outside the backend call, or aborted)
+    /// before handing over its outcome gets a failure record for the attempt it was on.
+    async fn reap(
+        &self,
+        joined: Result<(tokio::task::Id, ()), JoinError>,
+        tasks: &mut HashMap<tokio::task::Id, (PlannedCall, Arc<CallProgress>)>,
+        records: &mpsc::Sender<CallRecord>,
+    ) {
+        let (id, died) = match joined {
+            Ok((id, ())) => (id, None),
+            Err(e) => (e.id(), Some(e)),
+        };
+        let Some((planned, progress)) = tasks.remove(&id) else {
+            return;
+        };
+        let Some(e) = died else { return };
+        if progress.settled.load(Ordering::SeqCst) {
+            return;
+        }
+        let what = if e.is_panic() {
+            panic_message(e.into_panic().as_ref())
+        } else {
+            "its task was cancelled".to_string()
+        };
+        let attempt = progress.attempt.load(Ordering::SeqCst);
+        let _ = records
+            .send(self.internal_failure(planned, attempt, &what))
+            .await;
     }
 
     /// One planned call: attempts until one is not to be retried, each its own record. The
@@ -161,30 +261,31 @@ impl Runner {
     async fn call(
         &self,
         planned: PlannedCall,
-        limits: &TargetLimits,
+        target: &TargetRun,
         abort: &CancellationToken,
         records: &mpsc::Sender<CallRecord>,
+        progress: &CallProgress,
     ) {
         let policy = self.backends[planned.target].retry_policy();
         let mut attempt = planned.attempts_before + 1;
         // The provider's own concurrency, held across retries like the campaign's.
-        let _provider_permit = match &limits.permits {
+        let _provider_permit = match &target.permits {
             None => None,
             Some(permits) => tokio::select! {
                 biased;
                 _ = abort.cancelled() => {
-                    let _ = records.send(self.cancelled(planned, attempt)).await;
+                    self.hand_over(self.cancelled(planned, attempt), target, progress, records).await;
                     return;
                 }
                 permit = permits.clone().acquire_owned() => permit.ok(),
             },
         };
         loop {
-            if let Some(pacer) = &limits.pacer {
+            if let Some(pacer) = &target.pacer {
                 tokio::select! {
                     biased;
                     _ = abort.cancelled() => {
-                        let _ = records.send(self.cancelled(planned, attempt)).await;
+                        self.hand_over(self.cancelled(planned, attempt), target, progress, records).await;
                         return;
                     }
                     _ = pacer.wait() => {}
@@ -194,11 +295,12 @@ impl Runner {
             let wait = failure.and_then(|f| policy.wait(&f, attempt, rand::random::<f64>()));
             record.retried = wait.is_some();
             // The receiver only goes away when the session is failing; nothing to do then.
-            if records.send(record).await.is_err() {
+            if !self.hand_over(record, target, progress, records).await {
                 return;
             }
             let Some(wait) = wait else { return };
             attempt += 1;
+            progress.attempt.store(attempt, Ordering::SeqCst);
             let aborted = tokio::select! {
                 biased;
                 _ = abort.cancelled() => true,
@@ -206,11 +308,30 @@ impl Runner {
             };
             if aborted {
                 // The call ends here: its last record says so, so it is never left open.
-                let record = self.cancelled(planned, attempt);
-                let _ = records.send(record).await;
+                self.hand_over(self.cancelled(planned, attempt), target, progress, records)
+                    .await;
                 return;
             }
         }
+    }
+
+    /// Hands `record` to the session; false when the session no longer takes any. A record
+    /// that is not retried is the call's outcome: the call is then settled. The target's
+    /// breaker sees it first, so it trips before this call's permit frees another launch.
+    async fn hand_over(
+        &self,
+        record: CallRecord,
+        target: &TargetRun,
+        progress: &CallProgress,
+        records: &mpsc::Sender<CallRecord>,
+    ) -> bool {
+        target.breaker.observe(&record.target, &record);
+        let outcome = !record.retried;
+        let sent = records.send(record).await.is_ok();
+        if outcome {
+            progress.settled.store(true, Ordering::SeqCst);
+        }
+        sent
     }
 
     fn blank(&self, planned: PlannedCall, attempt: u32, start_ms: f64) -> CallRecord {
@@ -248,7 +369,16 @@ impl Runner {
         record
     }
 
+    /// The failure record of an attempt that reprise itself broke (`what`: the panic).
+    fn internal_failure(&self, planned: PlannedCall, attempt: u32, what: &str) -> CallRecord {
+        let mut record = self.blank(planned, attempt, ms(self.clock.elapsed()));
+        record.status = CallStatus::Error;
+        record.error = Some(internal_error(what));
+        record
+    }
+
     /// One attempt, as its record, with the failure when it failed (for the retry decision).
+    /// A panic in the backend fails the attempt, never to be retried.
     async fn attempt(
         &self,
         planned: PlannedCall,
@@ -262,12 +392,12 @@ impl Runner {
         let result = tokio::select! {
             biased;
             _ = abort.cancelled() => None,
-            result = backend.call(request) => Some(result),
+            result = CatchPanic(backend.call(request)) => Some(result),
         };
         let mut record = self.blank(planned, attempt, start_ms);
         record.timing.latency_ms = ms(sent.elapsed());
         match result {
-            Some(Ok(reply)) => {
+            Some(Ok(Ok(reply))) => {
                 record.timing.ttft_ms = reply.ttft.map(ms);
                 record.output = Some(reply.text);
                 record.tokens = reply.tokens;
@@ -277,7 +407,7 @@ impl Runner {
                 record.served = reply.served;
                 record.rate_limit = reply.rate_limit;
             }
-            Some(Err(failure)) => {
+            Some(Ok(Err(failure))) => {
                 record.status = CallStatus::Error;
                 record.error = Some(CallError {
                     class: failure.class,
@@ -285,6 +415,10 @@ impl Runner {
                 });
                 record.rate_limit = failure.rate_limit.clone();
                 return (record, Some(failure));
+            }
+            Some(Err(panicked)) => {
+                record.status = CallStatus::Error;
+                record.error = Some(internal_error(&panicked));
             }
             None => {
                 record.status = CallStatus::Cancelled;
@@ -298,15 +432,105 @@ impl Runner {
     }
 }
 
-/// A target's own limits while a plan runs.
-struct TargetLimits {
-    permits: Option<Arc<Semaphore>>,
-    pacer: Option<Pacer>,
+/// How far a launched call has got: the attempt whose record is still to come, and whether
+/// its outcome was handed over (a task that dies after that needs no record of its own).
+struct CallProgress {
+    attempt: AtomicU32,
+    settled: AtomicBool,
 }
 
-impl TargetLimits {
-    fn new(limits: Limits) -> TargetLimits {
-        TargetLimits {
+impl CallProgress {
+    fn new(attempt: u32) -> CallProgress {
+        CallProgress {
+            attempt: AtomicU32::new(attempt),
+            settled: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One call counted in [`RunControl::in_flight`] until dropped — when its task ends, however
+/// it ends.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(gauge: &Arc<AtomicUsize>) -> InFlight {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(gauge))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static IN_BACKEND_CALL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is inside a backend call whose panic the runner catches and records:
+/// a panic hook can then leave the terminal alone, since the program goes on.
+pub fn in_backend_call() -> bool {
+    IN_BACKEND_CALL.with(Cell::get)
+}
+
+/// A backend call with a panic while polling it caught: `Err` carries the panic's message.
+/// A future that panicked is never polled again.
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outer = IN_BACKEND_CALL.with(|c| c.replace(true));
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut self.0).poll(cx)));
+        IN_BACKEND_CALL.with(|c| c.set(outer));
+        match polled {
+            Ok(poll) => poll.map(Ok),
+            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+        }
+    }
+}
+
+/// A panic's message, one inert line (panics carry a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    crate::providers::http::excerpt(text)
+}
+
+/// The error of an attempt reprise broke itself; `what` is already one inert line.
+fn internal_error(what: &str) -> CallError {
+    CallError {
+        class: ErrorClass::Other,
+        message: format!("reprise failed internally on this call ({what}); please report it"),
+    }
+}
+
+/// A planned call held back by its target's tripped breaker (`why`); the first one held back
+/// makes the stop known.
+fn hold_back(held: &mut usize, why: String, control: &RunControl) {
+    if *held == 0 {
+        control.breaker_stopped(why);
+    }
+    *held += 1;
+}
+
+/// A target's own limits and its breaker while a plan runs.
+struct TargetRun {
+    permits: Option<Arc<Semaphore>>,
+    pacer: Option<Pacer>,
+    breaker: Breaker,
+}
+
+impl TargetRun {
+    fn new(limits: Limits, breaker: u32) -> TargetRun {
+        TargetRun {
+            breaker: Breaker::new(breaker),
             permits: limits
                 .concurrency
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
@@ -440,7 +664,7 @@ mod tests {
         while let Some(r) = rx.recv().await {
             records.push(r);
         }
-        assert_eq!(run.await.unwrap(), 30);
+        assert_eq!(run.await.unwrap().launched, 30);
         // Every third attempt fails: 30 outcomes, one per call; a call fails only once its
         // two retries have failed too.
         let outcomes: Vec<&CallRecord> = records.iter().filter(|r| !r.retried).collect();
@@ -486,7 +710,7 @@ mod tests {
         while let Some(r) = rx.recv().await {
             starts.push(r.timing.start_ms);
         }
-        assert_eq!(run.await.unwrap(), 12);
+        assert_eq!(run.await.unwrap().launched, 12);
         assert_eq!(backend.peak.load(Ordering::SeqCst), 1, "one at a time");
         starts.sort_by(f64::total_cmp);
         // 6000 a minute: the k-th attempt starts no sooner than k × 10 ms after the campaign
@@ -564,6 +788,7 @@ mod tests {
                 params: Params::default(),
             }],
             concurrency,
+            breaker: 0,
             clock: Instant::now(),
         })
     }
@@ -584,7 +809,7 @@ mod tests {
                 assert!(started <= 5 + 3 + 1, "{started} calls started, 5 archived");
             }
         }
-        assert_eq!(run.await.unwrap(), 30);
+        assert_eq!(run.await.unwrap().launched, 30);
         assert_eq!(records.len(), 30);
         let mut calls: Vec<u32> = records.iter().map(|r| r.call).collect();
         calls.sort_unstable();
@@ -609,7 +834,7 @@ mod tests {
         control.stop.cancel();
         let runner = runner(flaky(), 2);
         let (tx, mut rx) = mpsc::channel(4);
-        assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await, 0);
+        assert_eq!(runner.run(plan(1, 1, 0, 10), control, tx).await.launched, 0);
         assert!(rx.recv().await.is_none());
     }
 
@@ -644,7 +869,7 @@ mod tests {
         while rx.recv().await.is_some() {
             records += 1;
         }
-        assert_eq!(run.await.unwrap(), 20);
+        assert_eq!(run.await.unwrap().launched, 20);
         assert_eq!(records, 20);
     }
 
@@ -657,7 +882,218 @@ mod tests {
         let run = tokio::spawn(runner.run(plan(1, 1, 0, 10), control.clone(), tx));
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         control.stop.cancel();
-        assert_eq!(run.await.unwrap(), 0);
+        assert_eq!(run.await.unwrap().launched, 0);
+    }
+
+    /// Answers every call, but panics on every `every`-th — as a provider doing
+    /// `Duration::from_secs_f64(1e20)` on a server's `Retry-After: 1e20` would; or, with
+    /// `policy_panics`, panics when asked for its retry policy (outside the call itself).
+    struct Panicky {
+        calls: AtomicU32,
+        every: u32,
+        policy_panics: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Backend for Panicky {
+        fn request_body(&self, _: &ChatRequest) -> serde_json::Value {
+            serde_json::json!({})
+        }
+        fn endpoint(&self) -> String {
+            "test".into()
+        }
+        fn retry_policy(&self) -> RetryPolicy {
+            if self.policy_panics {
+                panic!("no policy today");
+            }
+            quick_retries(2)
+        }
+        async fn call(&self, _: &ChatRequest) -> Result<Reply, CallFailure> {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            if self.calls.fetch_add(1, Ordering::SeqCst) % self.every == self.every - 1 {
+                let wait = std::time::Duration::from_secs_f64(1e20);
+                return Err(
+                    CallFailure::new(ErrorClass::RateLimit, "429").with_retry_after(Some(wait))
+                );
+            }
+            Ok(Reply {
+                text: "x".into(),
+                ..Default::default()
+            })
+        }
+    }
+
+    fn panicky_runner(backend: Panicky, concurrency: usize) -> Arc<Runner> {
+        Arc::new(Runner {
+            backends: vec![Arc::new(backend)],
+            ..Arc::try_unwrap(runner(flaky(), concurrency)).ok().unwrap()
+        })
+    }
+
+    /// Runs `runner` on one target and item, `calls` calls; every record, in arrival order.
+    async fn records_of(runner: Arc<Runner>, calls: u32, control: RunControl) -> Vec<CallRecord> {
+        let (tx, mut rx) = mpsc::channel(2);
+        let run = tokio::spawn(runner.run(plan(1, 1, 0, calls), control.clone(), tx));
+        let mut records = Vec::new();
+        while let Some(r) = rx.recv().await {
+            records.push(r);
+        }
+        assert_eq!(run.await.unwrap().launched, calls as usize);
+        assert_eq!(control.in_flight(), 0, "every call left the gauge");
+        records
+    }
+
+    /// Each planned call's one outcome, by call number.
+    fn outcomes(records: &[CallRecord], calls: u32) -> Vec<&CallRecord> {
+        let mut outcomes: Vec<&CallRecord> = records.iter().filter(|r| !r.retried).collect();
+        outcomes.sort_by_key(|r| r.call);
+        let numbers: Vec<u32> = outcomes.iter().map(|r| r.call).collect();
+        assert_eq!(
+            numbers,
+            (0..calls).collect::<Vec<_>>(),
+            "one outcome per call"
+        );
+        outcomes
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_in_the_backend_fails_that_attempt_once_and_the_run_goes_on() {
+        let backend = Panicky {
+            calls: AtomicU32::new(0),
+            every: 3,
+            policy_panics: false,
+        };
+        let records = records_of(panicky_runner(backend, 4), 12, RunControl::default()).await;
+        assert_eq!(records.len(), 12, "a panic is never retried");
+        let outcomes = outcomes(&records, 12);
+        let failed: Vec<&&CallRecord> = outcomes
+            .iter()
+            .filter(|r| r.status == CallStatus::Error)
+            .collect();
+        assert_eq!(failed.len(), 4);
+        for r in failed {
+            let error = r.error.as_ref().unwrap();
+            assert_eq!(error.class, ErrorClass::Other);
+            assert!(
+                error
+                    .message
+                    .starts_with("reprise failed internally on this call (")
+                    && error.message.ends_with("); please report it"),
+                "{}",
+                error.message
+            );
+            assert!(error.message.contains("too big"), "{}", error.message);
+            assert!(!error.message.contains('\n'));
+            assert_eq!(r.attempt, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backend_call_is_marked_while_polled_and_its_panic_returned() {
+        let marked = CatchPanic(Box::pin(async { in_backend_call() })).await;
+        assert_eq!(marked, Ok(true));
+        assert!(!in_backend_call(), "only while the call is polled");
+        let panicked = CatchPanic(Box::pin(async {
+            tokio::task::yield_now().await;
+            panic!("boom\n\x1b[2J");
+        }))
+        .await;
+        assert_eq!(panicked, Err("boom ␛[2J".to_string()));
+        assert!(!in_backend_call(), "cleared after a panic too");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_task_that_dies_is_recorded_as_failed_and_frees_its_place() {
+        let backend = Panicky {
+            calls: AtomicU32::new(0),
+            every: 1000,
+            policy_panics: true,
+        };
+        // Concurrency 2 and 9 calls: the plan only finishes if dead tasks give back permits.
+        let records = records_of(panicky_runner(backend, 2), 9, RunControl::default()).await;
+        assert_eq!(records.len(), 9);
+        for r in outcomes(&records, 9) {
+            assert_eq!(r.status, CallStatus::Error);
+            assert_eq!(r.attempt, 1);
+            let error = r.error.as_ref().unwrap();
+            assert_eq!(error.class, ErrorClass::Other);
+            assert_eq!(
+                error.message,
+                "reprise failed internally on this call (no policy today); please report it"
+            );
+        }
+    }
+
+    /// Answers every call after 2 ms: `Ok`, or always the same failure.
+    struct Always(Option<ErrorClass>);
+
+    #[async_trait::async_trait]
+    impl Backend for Always {
+        fn request_body(&self, _: &ChatRequest) -> serde_json::Value {
+            serde_json::json!({})
+        }
+        fn endpoint(&self) -> String {
+            "test".into()
+        }
+        async fn call(&self, _: &ChatRequest) -> Result<Reply, CallFailure> {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            match self.0 {
+                None => Ok(Reply {
+                    text: "x".into(),
+                    ..Default::default()
+                }),
+                Some(class) => Err(CallFailure::new(
+                    class,
+                    "provider `p` refused parameter `max_tokens` (HTTP 400)",
+                )),
+            }
+        }
+    }
+
+    /// Targets `a` (refusing every call) and `b` (answering), 100 calls each, concurrency 4.
+    async fn refusing_and_answering(breaker: u32) -> (Ran, Vec<CallRecord>, RunControl) {
+        let runner = Arc::new(Runner {
+            backends: vec![
+                Arc::new(Always(Some(ErrorClass::RefusedParameter))),
+                Arc::new(Always(None)),
+            ],
+            target_names: vec!["a".into(), "b".into()],
+            breaker,
+            ..Arc::try_unwrap(runner(flaky(), 4)).ok().unwrap()
+        });
+        let control = RunControl::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        let run = tokio::spawn(runner.run(plan(2, 1, 0, 100), control.clone(), tx));
+        let mut records = Vec::new();
+        while let Some(r) = rx.recv().await {
+            records.push(r);
+        }
+        (run.await.unwrap(), records, control)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tripped_breaker_sends_its_target_no_more_and_the_others_go_on() {
+        let (ran, records, control) = refusing_and_answering(5).await;
+        let to = |t: &str| records.iter().filter(|r| r.target == t).count();
+        // The first wave at most: the calls in flight as the fifth refusal came back.
+        assert!(to("a") >= 5 && to("a") <= 4 + 5, "{} calls to a", to("a"));
+        assert_eq!(to("b"), 100, "the other target completes");
+        assert_eq!(ran.launched, to("a") + 100);
+        let sentence = "target `a`: the first 5 calls all failed (refused_parameter): provider \
+                        `p` refused parameter `max_tokens` (HTTP 400); no more calls were sent \
+                        to it (breaker = 5 in [campaign])";
+        assert_eq!(ran.stopped, [sentence]);
+        assert_eq!(control.breaker_stops(), [sentence]);
+        assert_eq!(control.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_zero_sends_every_call() {
+        let (ran, records, control) = refusing_and_answering(0).await;
+        assert_eq!(ran.launched, 200);
+        assert_eq!(records.len(), 200);
+        assert!(ran.stopped.is_empty());
+        assert!(control.breaker_stops().is_empty());
     }
 
     #[test]

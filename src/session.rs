@@ -2,7 +2,7 @@
 //! this is their one owner — it appends each to the archive (flushed), then folds it into the
 //! analysis, in that order, so an archive replayed later folds to the same snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -52,7 +52,6 @@ fn resume_plan(
     earlier: &[CallRecord],
     protocol: &Protocol,
 ) -> u64 {
-    use std::collections::HashMap;
     let target = |name: &str| protocol.targets.iter().position(|t| t.name == name);
     let item = |name: &str| protocol.items.iter().position(|i| i.name == name);
     // (target, item, call) → (has an outcome, attempts archived)
@@ -80,6 +79,109 @@ fn resume_plan(
         None => true,
     });
     (before - planned.len()) as u64
+}
+
+/// The planned calls that have their outcome in the archive — a success, a failure not to
+/// be retried, or a cancellation (always a call's last attempt) — counted from the records
+/// actually appended, so a call lost on the way can never pass for done.
+struct Settled {
+    targets: HashMap<String, usize>,
+    items: HashMap<String, usize>,
+    calls_per_item: u32,
+    settled: HashSet<(usize, usize, u32)>,
+}
+
+impl Settled {
+    fn new(protocol: &Protocol) -> Settled {
+        Settled {
+            targets: protocol
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .zip(0..)
+                .collect(),
+            items: protocol
+                .items
+                .iter()
+                .map(|i| i.name.clone())
+                .zip(0..)
+                .collect(),
+            calls_per_item: protocol.campaign.warmup + protocol.campaign.repeats,
+            settled: HashSet::new(),
+        }
+    }
+
+    fn note(&mut self, record: &CallRecord) {
+        let outcome = record.status != CallStatus::Error || !record.retried;
+        let target = self.targets.get(&record.target);
+        let item = self.items.get(&record.item);
+        if let (true, Some(&t), Some(&i)) = (outcome, target, item) {
+            if record.call < self.calls_per_item {
+                self.settled.insert((t, i, record.call));
+            }
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.settled.len() as u64
+    }
+}
+
+/// How the plan ended, counted where the session closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PlanCount {
+    planned: u64,
+    /// Planned calls with an outcome in the archive.
+    settled: u64,
+    /// Planned calls launched, in this session and (resumed) the one before.
+    launched: u64,
+    /// Calls cancelled in flight.
+    abandoned: u64,
+    /// The user asked to stop.
+    stopped: bool,
+}
+
+/// The closing outcome, the counts behind it, and why when it did not complete. A session
+/// completes only if every planned call was sent and has its outcome, and none was abandoned;
+/// otherwise it closes `failed` when breakers held calls back (`breaker`: why) or calls were
+/// lost, else `cancelled` (the user stopped it).
+fn closing(count: PlanCount, breaker: &[String]) -> (SessionOutcome, u64, u64, Option<String>) {
+    let PlanCount {
+        planned,
+        settled,
+        launched,
+        abandoned,
+        stopped,
+    } = count;
+    let without = planned.saturating_sub(settled);
+    let not_sent = planned.saturating_sub(launched);
+    // Calls sent that have no outcome: lost on the way, which no stop explains.
+    let lost = without.saturating_sub(not_sent);
+    let lost_sentence = || {
+        format!(
+            "{without} of {planned} planned calls have no outcome in the archive ({not_sent} \
+             never sent): reprise failed internally; please report it"
+        )
+    };
+    let (outcome, reason) = if without == 0 && not_sent == 0 && abandoned == 0 {
+        (SessionOutcome::Completed, None)
+    } else if !breaker.is_empty() {
+        let mut reason = breaker.join("; ");
+        if lost > 0 {
+            reason = format!("{reason}; and {}", lost_sentence());
+        }
+        (SessionOutcome::Failed, Some(reason))
+    } else if stopped {
+        let reason = if without > 0 {
+            format!("stopped by the user: {without} of {planned} planned calls have no outcome")
+        } else {
+            format!("stopped by the user: {abandoned} calls were cancelled in flight")
+        };
+        (SessionOutcome::Cancelled, Some(reason))
+    } else {
+        (SessionOutcome::Failed, Some(lost_sentence()))
+    };
+    (outcome, without, not_sent, reason)
 }
 
 /// How a finished (or stopped) session ended.
@@ -257,9 +359,14 @@ async fn run_inner(
     );
     let planned_calls = planned.len() as u64;
     let mut analyzer = Analyzer::new(analysis_config(&protocol));
+    let mut settled = Settled::new(&protocol);
     let mut clock = Instant::now();
     let (mut writer, identity, done_before) = match reopened {
-        Some(archive::Reopened { archive, writer }) => {
+        Some(archive::Reopened {
+            archive,
+            writer,
+            ended,
+        }) => {
             if archive.header.identity != header.identity {
                 return Err(SessionError::ResumeMismatch {
                     path: writer.path().to_path_buf(),
@@ -270,15 +377,10 @@ async fn run_inner(
             let done = resume_plan(&mut planned, &archive.calls, &protocol);
             for record in &archive.calls {
                 analyzer.fold(record);
+                settled.note(record);
             }
             // New records' times go on from where the archive's last call ended.
-            let end = archive
-                .calls
-                .iter()
-                .map(|c| c.timing.start_ms + c.timing.latency_ms)
-                .fold(0.0, f64::max);
-            let elapsed = std::time::Duration::from_secs_f64(end.max(0.0) / 1000.0);
-            clock = clock.checked_sub(elapsed).unwrap_or(clock);
+            clock = clock.checked_sub(ended).unwrap_or(clock);
             (writer, archive.header.identity, done)
         }
         None => {
@@ -317,6 +419,7 @@ async fn run_inner(
             .map(|i| chat_request(&protocol, i))
             .collect(),
         concurrency: campaign.concurrency as usize,
+        breaker: campaign.breaker,
         clock,
     });
     // Bounded: the runner waits for the archive (see `Runner::run`).
@@ -354,29 +457,36 @@ async fn run_inner(
             continue;
         }
         abandoned += u64::from(record.status == CallStatus::Cancelled);
+        settled.note(&record);
         analyzer.fold(&record);
         observe(Some(&record), &analyzer);
         quiet_due = true;
     }
     // The runner has dropped its sender, so it is done. Were it to panic, it counts as having
-    // launched nothing, so the session closes as cancelled instead of claiming completion.
-    let launched = done_before + run.await.unwrap_or(0) as u64;
+    // launched nothing; the plan count below still says what the archive holds.
+    let ran = run.await.unwrap_or_default();
+    let launched = done_before + ran.launched as u64;
     if let Some(source) = write_error {
         return Err(SessionError::WriteArchive { path, source });
     }
 
     let snapshot = analyzer.snapshot();
-    // Stopped after the last launch, the campaign still completed unless calls were abandoned.
-    let outcome = if launched == planned_calls && abandoned == 0 {
-        SessionOutcome::Completed
-    } else {
-        SessionOutcome::Cancelled
-    };
-    let mut close = writer.close_record(
-        outcome,
-        planned_calls,
-        Some(report::summary_json(&snapshot, &path, &identity)),
+    let (outcome, without_outcome, not_sent, reason) = closing(
+        PlanCount {
+            planned: planned_calls,
+            settled: settled.count(),
+            launched,
+            abandoned,
+            stopped: control.stop.is_cancelled(),
+        },
+        &ran.stopped,
     );
+    let mut close = writer.close_record(outcome, planned_calls, None);
+    close.without_outcome = without_outcome;
+    close.not_sent = not_sent;
+    close.reason = reason;
+    let summary = report::summary_json(&snapshot, &path, &identity);
+    close.summary = Some(report::with_stop(summary, &close));
     close.servers = server_identities(&protocol, &backends).await;
     writer
         .close(&close)
@@ -442,6 +552,128 @@ mod tests {
         .unwrap();
         r.retried = retried;
         r
+    }
+
+    #[test]
+    fn a_session_completes_only_when_every_planned_call_has_its_outcome() {
+        let all = PlanCount {
+            planned: 10,
+            settled: 10,
+            launched: 10,
+            abandoned: 0,
+            stopped: false,
+        };
+        assert_eq!(closing(all, &[]), (SessionOutcome::Completed, 0, 0, None));
+        // Stopped after the last launch: nothing is missing, so it still completed.
+        let late_stop = PlanCount {
+            stopped: true,
+            ..all
+        };
+        assert_eq!(closing(late_stop, &[]).0, SessionOutcome::Completed);
+        // Every call launched, one never recorded (a task lost on the way): never completed.
+        let lost = PlanCount { settled: 9, ..all };
+        let (outcome, without, not_sent, reason) = closing(lost, &[]);
+        assert_eq!((outcome, without, not_sent), (SessionOutcome::Failed, 1, 0));
+        assert_eq!(
+            reason.as_deref(),
+            Some(
+                "1 of 10 planned calls have no outcome in the archive (0 never sent): reprise \
+                 failed internally; please report it"
+            )
+        );
+        // Stopped by the user with calls unsent: cancelled, and counted.
+        let stopped = PlanCount {
+            settled: 6,
+            launched: 6,
+            stopped: true,
+            ..all
+        };
+        let (outcome, without, not_sent, reason) = closing(stopped, &[]);
+        assert_eq!(
+            (outcome, without, not_sent),
+            (SessionOutcome::Cancelled, 4, 4)
+        );
+        assert_eq!(
+            reason.as_deref(),
+            Some("stopped by the user: 4 of 10 planned calls have no outcome")
+        );
+        // Abandoned in flight: every call has an outcome, but some were cut.
+        let aborted = PlanCount {
+            abandoned: 2,
+            stopped: true,
+            ..all
+        };
+        assert_eq!(closing(aborted, &[]).0, SessionOutcome::Cancelled);
+        // The runner ended early without being stopped (it panicked): failed, not completed.
+        let ended = PlanCount {
+            settled: 3,
+            launched: 3,
+            ..all
+        };
+        assert_eq!(closing(ended, &[]).0, SessionOutcome::Failed);
+    }
+
+    #[test]
+    fn calls_a_breaker_held_back_fail_the_session_with_its_sentence() {
+        let tripped = PlanCount {
+            planned: 1000,
+            settled: 9,
+            launched: 9,
+            abandoned: 0,
+            stopped: false,
+        };
+        let why = ["target `a`: the first 5 calls all failed (auth): …".to_string()];
+        let (outcome, without, not_sent, reason) = closing(tripped, &why);
+        assert_eq!(
+            (outcome, without, not_sent),
+            (SessionOutcome::Failed, 991, 991)
+        );
+        assert_eq!(reason.as_deref(), Some(why[0].as_str()));
+        // Two targets stopped, and a call lost besides: every reason is said.
+        let both = [why[0].clone(), "target `b`: …".to_string()];
+        let lost = PlanCount {
+            settled: 8,
+            ..tripped
+        };
+        let reason = closing(lost, &both).3.unwrap();
+        assert_eq!(
+            reason,
+            "target `a`: the first 5 calls all failed (auth): …; target `b`: …; and 992 of \
+             1000 planned calls have no outcome in the archive (991 never sent): reprise failed \
+             internally; please report it"
+        );
+        // Stopped by the user as well: the breaker's stop is still the session's failure.
+        let stopped = PlanCount {
+            stopped: true,
+            ..tripped
+        };
+        assert_eq!(closing(stopped, &why).0, SessionOutcome::Failed);
+    }
+
+    #[test]
+    fn settled_counts_each_planned_call_once_and_only_planned_ones() {
+        let protocol = Protocol::parse(
+            Path::new("p.toml"),
+            "[protocol]\nname = \"p\"\n[prompt]\nuser = \"Hi\"\n[campaign]\nrepeats = 3\n",
+        )
+        .unwrap();
+        let mut settled = Settled::new(&protocol);
+        for r in [
+            record("local", 0, 1, "error", true),
+            record("local", 0, 2, "ok", false),
+            record("local", 1, 1, "cancelled", false),
+            // A retried attempt is not an outcome.
+            record("local", 2, 1, "error", true),
+            // Not in the plan: another target, a call past the last.
+            record("zz", 2, 1, "ok", false),
+            record("local", 3, 1, "ok", false),
+        ] {
+            settled.note(&r);
+        }
+        assert_eq!(settled.count(), 2);
+        settled.note(&record("local", 2, 2, "error", false));
+        settled.note(&record("local", 2, 2, "error", false));
+        assert_eq!(settled.count(), 3);
     }
 
     #[test]

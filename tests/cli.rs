@@ -319,6 +319,22 @@ fn missing_file_unknown_target_and_unsupported_provider_exit_2() {
     assert!(!stderr(&zero).contains("panicked"));
 }
 
+#[test]
+fn serve_refuses_a_stall_no_duration_holds_in_one_line() {
+    let data = tempfile::tempdir().unwrap();
+    for stall in ["-1", "1e300", "NaN", "inf"] {
+        let flag = format!("--stall-secs={stall}");
+        let o = reprise(data.path(), &["serve", &flag]);
+        assert_eq!(o.status.code(), Some(2), "{stall}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("expected seconds from 0 to 86400"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"));
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_cleanly_with_a_closed_verifiable_archive() {
@@ -360,6 +376,17 @@ fn ctrl_c_stops_cleanly_with_a_closed_verifiable_archive() {
     let close: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
     assert_eq!(close["kind"], "close");
     assert_eq!(close["outcome"], "cancelled");
+    // The calls never sent are counted, and the reason said.
+    let unsent = close["not_sent"].as_u64().unwrap();
+    assert!(unsent > 0, "{close}");
+    assert_eq!(close["without_outcome"].as_u64(), Some(unsent), "{close}");
+    assert!(
+        close["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped by the user: "),
+        "{close}"
+    );
 }
 
 /// Every call's output in an archive, in call order.

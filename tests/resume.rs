@@ -234,3 +234,35 @@ fn what_cannot_be_resumed_is_refused_in_one_sentence() {
     let o = output(reprise(dir.path()).args(["run", "--resume", "x.jsonl", "--repeats", "3"]));
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn an_archive_with_a_time_no_session_reaches_is_refused_not_panicked_on() {
+    use reprise::archive::{ArchiveWriter, Header};
+    use reprise::record::CallRecord;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crafted.jsonl");
+    let header = Header::new(
+        serde_json::json!({"protocol": {"name": "crafted"}}),
+        Some(dir.path().join("resumable.toml").display().to_string()),
+        std::time::SystemTime::now(),
+    );
+    let mut writer = ArchiveWriter::create(&path, &header).unwrap();
+    writer
+        .append(&CallRecord::ok("a", "capital", 0, "Canberra.", 1.0))
+        .unwrap();
+    // Sealed like any record: only its number is hostile.
+    writer
+        .append(&CallRecord::ok("a", "capital", 1, "Canberra.", 1e300))
+        .unwrap();
+    drop(writer);
+    let o = output(reprise(dir.path()).args(["run", "--resume"]).arg(&path));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("crafted.jsonl:3: field `timing.latency_ms`: 1e300 ms is beyond any"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}

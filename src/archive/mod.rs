@@ -141,12 +141,26 @@ pub struct Close {
     pub ok: u64,
     pub errors: u64,
     pub cancelled: u64,
+    /// Planned calls with no outcome in the archive (never sent, or lost); left out when
+    /// every planned call has one, as in archives written before it was recorded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub without_outcome: u64,
+    /// Planned calls never sent (a breaker tripped, or the campaign was stopped).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_sent: u64,
+    /// Why the session did not complete, in one sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<serde_json::Value>,
     /// What each target's server said about itself as the session ended (compare with the
     /// header's `servers`: a change means the server was updated during the session).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub servers: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where sessions are kept: `$REPRISE_DATA_DIR/sessions` if set, else the platform data dir.

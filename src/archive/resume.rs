@@ -2,6 +2,7 @@
 //! whose every record verifies may be continued, and the chain goes on from its last record.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::line;
 use super::reader::{complete_lines, read_bytes};
@@ -13,6 +14,8 @@ use crate::error::InputError;
 pub struct Reopened {
     pub archive: Archive,
     pub writer: ArchiveWriter,
+    /// Session time when its last call ended: the times of new records go on from there.
+    pub ended: Duration,
 }
 
 /// Verifies `path` and reopens it for appending. Refused, in one sentence: an archive that
@@ -48,6 +51,7 @@ pub fn reopen(path: &Path) -> Result<Reopened, InputError> {
         }
     }
     let archive = read_bytes(&bytes, path)?;
+    let ended = ended(&archive, path)?;
     let (lines, _) = complete_lines(&bytes);
     let complete: Vec<&[u8]> = lines.collect();
     let last = complete
@@ -59,7 +63,39 @@ pub fn reopen(path: &Path) -> Result<Reopened, InputError> {
     let seq = (complete.len() - 1) as u64;
     let writer = ArchiveWriter::reopen(path, complete_len as u64, seq, prev, &archive.calls)
         .map_err(|e| InputError::new(path, format!("cannot reopen the archive: {e}")))?;
-    Ok(Reopened { archive, writer })
+    Ok(Reopened {
+        archive,
+        writer,
+        ended,
+    })
+}
+
+/// When the archive's last call ended, in session time. A time no session reaches (a
+/// crafted `1e300`) is refused, naming its line and field.
+fn ended(archive: &Archive, path: &Path) -> Result<Duration, InputError> {
+    let mut ended = Duration::ZERO;
+    for (index, call) in archive.calls.iter().enumerate() {
+        let timing = &call.timing;
+        let end_ms = (timing.start_ms + timing.latency_ms).max(0.0);
+        let Ok(end) = Duration::try_from_secs_f64(end_ms / 1000.0) else {
+            let (field, value) = if timing.start_ms.abs() >= timing.latency_ms.abs() {
+                ("timing.start_ms", timing.start_ms)
+            } else {
+                ("timing.latency_ms", timing.latency_ms)
+            };
+            return Err(InputError::new(
+                path,
+                format!(
+                    "{value:e} ms is beyond any session's length; the session cannot be resumed"
+                ),
+            )
+            // The header is line 1; call records follow it.
+            .at_line(Some(index + 2))
+            .field(field));
+        };
+        ended = ended.max(end);
+    }
+    Ok(ended)
 }
 
 /// A verify error's sentence without its leading `path: ` (the InputError names the file).

@@ -200,6 +200,28 @@ fn close_with_wrong_counts_is_refused() {
 }
 
 #[test]
+fn resuming_goes_on_from_the_last_call_and_refuses_a_time_no_session_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    write_archive(&path, &records(), false);
+    // The second record ends last: 0 + 1e5 ms.
+    assert_eq!(reopen(&path).unwrap().ended, Duration::from_secs(100));
+    let crafted = dir.path().join("crafted.jsonl");
+    let mut late = records();
+    late[2].timing.latency_ms = 1e300;
+    write_archive(&crafted, &late, false);
+    let e = reopen(&crafted).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:4: field `timing.latency_ms`: 1e300 ms is beyond any session's length; the \
+             session cannot be resumed",
+            crafted.display()
+        )
+    );
+}
+
+#[test]
 fn non_finite_numbers_are_refused_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.jsonl");

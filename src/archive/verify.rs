@@ -1,12 +1,13 @@
 //! `verify`: is this archive exactly as reprise wrote it, complete and unreordered?
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::identity::{identity_of, short_identity};
 use super::line::{self, Kind, SealError};
 use super::reader::{complete_lines, header_of};
-use super::Close;
+use super::{Close, SessionOutcome};
 use crate::record::{CallRecord, CallStatus};
 
 /// A verified archive, for a one-line "OK …" message.
@@ -91,7 +92,8 @@ impl fmt::Display for VerifyError {
 impl std::error::Error for VerifyError {}
 
 /// Checks every record's hash, the chain (`seq`, `prev`), the header identity, and that the
-/// closing record exists and its counts match the call records.
+/// closing record exists, its counts match the call records, and a session it calls
+/// completed has an outcome for every planned call.
 pub fn verify(path: &Path) -> Result<VerifyReport, VerifyError> {
     let bytes = std::fs::read(path).map_err(|e| VerifyError::Unreadable {
         path: path.to_path_buf(),
@@ -115,6 +117,8 @@ pub(crate) fn verify_bytes(bytes: &[u8], path: &Path) -> Result<VerifyReport, Ve
     let mut prev = String::new();
     let mut count = 0usize;
     let (mut ok, mut errors, mut cancelled) = (0u64, 0u64, 0u64);
+    // (target, item, call) of the planned calls with an outcome.
+    let mut settled: HashSet<(String, String, u32)> = HashSet::new();
     for (index, bytes) in lines.enumerate() {
         count = index + 1;
         let line_no = index + 1;
@@ -196,6 +200,9 @@ pub(crate) fn verify_bytes(bytes: &[u8], path: &Path) -> Result<VerifyReport, Ve
                     CallStatus::Error => errors += 1,
                     CallStatus::Cancelled => cancelled += 1,
                 }
+                if call.status != CallStatus::Error || !call.retried {
+                    settled.insert((call.target, call.item, call.call));
+                }
             }
             (_, Kind::Close) => {
                 let c: Close = line::decode(record.body, path, line_no)
@@ -211,6 +218,9 @@ pub(crate) fn verify_bytes(bytes: &[u8], path: &Path) -> Result<VerifyReport, Ve
                             c.records, c.ok, c.errors, c.cancelled
                         ),
                     ));
+                }
+                if let Some(problem) = plan_problem(&c, settled.len() as u64) {
+                    return Err(bad(index, problem));
                 }
                 close = Some(c);
             }
@@ -240,6 +250,28 @@ pub(crate) fn verify_bytes(bytes: &[u8], path: &Path) -> Result<VerifyReport, Ve
         started_at: header.started_at,
         close,
     })
+}
+
+/// What the closing record claims about the plan that the call records deny: a session
+/// closed `completed` with a planned call that has no outcome, or a count of such calls
+/// other than the archive's (`settled`: planned calls with an outcome).
+fn plan_problem(close: &Close, settled: u64) -> Option<String> {
+    let without = close.planned_calls.saturating_sub(settled);
+    if close.outcome == SessionOutcome::Completed && without > 0 {
+        return Some(format!(
+            "the closing record says completed but {without} of {} planned calls have no \
+             outcome — a call was lost",
+            close.planned_calls
+        ));
+    }
+    if close.without_outcome > 0 && close.without_outcome != without {
+        return Some(format!(
+            "the closing record counts {} planned calls without an outcome but the archive \
+             has {without}",
+            close.without_outcome
+        ));
+    }
+    None
 }
 
 /// An input error's field and message, without the file and line (the caller names those).
@@ -491,6 +523,52 @@ mod tests {
         assert!(
             e.starts_with("s.jsonl: record 2 (line 3): field `status`: unknown variant `fine`"),
             "{e}"
+        );
+    }
+
+    /// An archive of [`records`] (four planned calls, each with its outcome) closed by `close`.
+    fn closed_with(close: impl Fn(&mut Close)) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        let mut writer =
+            super::super::ArchiveWriter::create(&path, &super::super::tests::header()).unwrap();
+        for r in records() {
+            writer.append(&r).unwrap();
+        }
+        let mut c = writer.close_record(SessionOutcome::Completed, 4, None);
+        close(&mut c);
+        writer.close(&c).unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn a_completed_session_with_a_planned_call_lost_is_caught() {
+        assert!(verify_bytes(&closed_with(|_| {}), Path::new("s.jsonl")).is_ok());
+        // Five planned, four recorded, "completed": the lost call of issue 14.
+        let lost = closed_with(|c| c.planned_calls = 5);
+        assert_eq!(
+            failure(&lost).to_string(),
+            "s.jsonl: record 5 (line 6): the closing record says completed but 1 of 5 planned \
+             calls have no outcome — a call was lost"
+        );
+        // Closed as failed and saying so: it verifies.
+        let said = closed_with(|c| {
+            c.planned_calls = 5;
+            c.outcome = SessionOutcome::Failed;
+            c.without_outcome = 1;
+            c.not_sent = 1;
+        });
+        let report = verify_bytes(&said, Path::new("s.jsonl")).unwrap();
+        assert_eq!(report.close.without_outcome, 1);
+        let miscounted = closed_with(|c| {
+            c.planned_calls = 6;
+            c.outcome = SessionOutcome::Failed;
+            c.without_outcome = 1;
+        });
+        assert_eq!(
+            failure(&miscounted).to_string(),
+            "s.jsonl: record 5 (line 6): the closing record counts 1 planned calls without an \
+             outcome but the archive has 2"
         );
     }
 

@@ -154,6 +154,9 @@ impl ArchiveWriter {
             ok: self.ok,
             errors: self.errors,
             cancelled: self.cancelled,
+            without_outcome: 0,
+            not_sent: 0,
+            reason: None,
             summary,
             servers: BTreeMap::new(),
         }

@@ -312,6 +312,9 @@ fn llama_cpp(created: [&str; 2], fingerprint: &str) -> (Archive, Snapshot) {
         cancelled: 0,
         summary: None,
         servers: [("local".to_string(), server(created[1]))].into(),
+        without_outcome: 0,
+        not_sent: 0,
+        reason: None,
     });
     for r in &mut archive.calls {
         r.served.insert("created".into(), "1752000001".into());

@@ -89,6 +89,14 @@ pub struct Campaign {
     /// Calls per item and target made first and discarded from every measure.
     #[serde(default)]
     pub warmup: u32,
+    /// When a target's first this-many calls all fail alike with a failure no retry mends
+    /// (refused credentials, a refused parameter, …), no more calls are sent to it; 0 never
+    /// stops. Left out of the conditions at its default, so earlier identities still hold.
+    #[serde(
+        default = "default_breaker",
+        skip_serializing_if = "is_default_breaker"
+    )]
+    pub breaker: u32,
 }
 
 fn default_repeats() -> u32 {
@@ -97,6 +105,14 @@ fn default_repeats() -> u32 {
 fn default_concurrency() -> u32 {
     4
 }
+/// The default `campaign.breaker`.
+pub const DEFAULT_BREAKER: u32 = 5;
+fn default_breaker() -> u32 {
+    DEFAULT_BREAKER
+}
+fn is_default_breaker(breaker: &u32) -> bool {
+    *breaker == DEFAULT_BREAKER
+}
 
 impl Default for Campaign {
     fn default() -> Self {
@@ -104,6 +120,7 @@ impl Default for Campaign {
             repeats: default_repeats(),
             concurrency: default_concurrency(),
             warmup: 0,
+            breaker: DEFAULT_BREAKER,
         }
     }
 }

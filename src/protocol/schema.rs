@@ -155,6 +155,7 @@ pub(crate) const SECTIONS: &[Section] = &[
             int("repeats", 1, 1_000_000),
             int("concurrency", 1, 1024),
             int("warmup", 0, 10_000),
+            int("breaker", 0, 1_000_000),
         ],
     },
     Section {

@@ -79,9 +79,14 @@ fn restore() {
 }
 
 /// A panic message printed in raw mode on the alternate screen would be lost: restore first.
+/// A backend's panic is left alone: the runner records it as that call's failure and the
+/// dashboard goes on.
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if crate::runner::in_backend_call() {
+            return;
+        }
         restore();
         previous(info);
     }));
@@ -334,6 +339,9 @@ async fn drive_from<B: ratatui::backend::Backend>(
                 SessionEvent::Live(live) => {
                     // An Arc: the UI takes the snapshot without copying its clusters.
                     app.live = live;
+                    if let Some(r) = &running {
+                        app.stopped = r.control.breaker_stops();
+                    }
                     app.refresh();
                     dirty = true;
                     Effect::None
@@ -342,7 +350,7 @@ async fn drive_from<B: ratatui::backend::Backend>(
                     frozen_elapsed = campaign_started.elapsed();
                     running = None;
                     dirty = true;
-                    match joined? {
+                    match (*joined)? {
                         Ok((result, records)) => {
                             app.live = Arc::new(Live {
                                 snapshot: Some(result.snapshot.clone()),
@@ -351,6 +359,9 @@ async fn drive_from<B: ratatui::backend::Backend>(
                             });
                             app.refresh();
                             let completed = !result.interrupted();
+                            if let Some(reason) = failed_reason(&result) {
+                                app.stopped = vec![reason];
+                            }
                             outcome = Outcome::Closed(Box::new(result));
                             app.session_closed(Phase::Finished { completed })
                         }
@@ -486,6 +497,15 @@ async fn drive_from<B: ratatui::backend::Backend>(
     }
 }
 
+/// Why a session closed failed (its breakers' sentences, or lost calls), from its closing
+/// record; None for a session that completed or that the user stopped.
+fn failed_reason(result: &SessionResult) -> Option<String> {
+    let close = &result.close;
+    (close.outcome == crate::archive::SessionOutcome::Failed)
+        .then(|| close.reason.clone())
+        .flatten()
+}
+
 /// The app shows `playback`'s current state at once; the loop then follows it.
 fn show_replay(app: &mut App, playback: replay::Playback) -> replay::Playback {
     app.live = Arc::clone(&playback.live.borrow());
@@ -546,7 +566,8 @@ type Joined = Result<(SessionResult, u64), SessionError>;
 enum SessionEvent {
     Start(SessionStart),
     Live(Arc<Live>),
-    Closed(Result<Joined, tokio::task::JoinError>),
+    /// Boxed: a closing record is large, and the other events are sent often.
+    Closed(Box<Result<Joined, tokio::task::JoinError>>),
 }
 
 /// The next thing the running session has to say; never resolves with no session.
@@ -558,7 +579,7 @@ async fn session_event(running: &mut Option<Running>) -> SessionEvent {
         biased;
         Some(start) = r.start.recv() => SessionEvent::Start(start),
         Ok(()) = r.live.changed() => SessionEvent::Live(Arc::clone(&r.live.borrow_and_update())),
-        joined = &mut r.task => SessionEvent::Closed(joined),
+        joined = &mut r.task => SessionEvent::Closed(Box::new(joined)),
     }
 }
 

@@ -84,6 +84,14 @@ impl Opened {
             .is_some_and(|c| c.outcome == SessionOutcome::Completed);
         // Nothing is in flight in a replay: quitting needs no confirmation, stop does nothing.
         app.phase = Phase::Finished { completed };
+        // A session that closed failed says why, as it did live.
+        app.stopped = self
+            .archive
+            .close
+            .iter()
+            .filter(|c| c.outcome == SessionOutcome::Failed)
+            .filter_map(|c| c.reason.clone())
+            .collect();
         let end = written_at(&self.archive.calls).last().copied();
         app.replay = Some(ReplayView {
             unfinished: self.unfinished(),

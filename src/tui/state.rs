@@ -88,6 +88,9 @@ pub struct App {
     pub planned_calls: u64,
     pub live: Arc<Live>,
     pub phase: Phase,
+    /// Why calls were held back, one sentence each: targets whose breakers tripped while the
+    /// campaign runs; the closing record's reason once it closed failed. Shown as an error.
+    pub stopped: Vec<String>,
     /// Launching is held (calls in flight go on).
     pub paused: bool,
     pub tab: Tab,
@@ -127,6 +130,7 @@ impl App {
             planned_calls,
             live: Arc::default(),
             phase: Phase::Running,
+            stopped: Vec::new(),
             paused: false,
             tab: Tab::Overview,
             help: false,

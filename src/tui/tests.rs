@@ -9,7 +9,7 @@ use ratatui::Terminal;
 
 use super::keys::KEYS;
 use super::state::{App, Phase};
-use super::testing::{frame, line_with, lines, live_app};
+use super::testing::{find_line, frame, line_with, lines, live_app};
 use crate::record::{CallRecord, ErrorClass};
 
 fn app_with(outputs: &[&str]) -> App {
@@ -78,6 +78,94 @@ fn live_view_shows_snapshot_measures_at_both_sizes() {
         assert!(other.contains("1  25.0%"), "{other}");
         assert!(other.contains("Paris, of course."), "{other}");
     }
+}
+
+#[test]
+fn an_estimate_too_long_for_a_duration_is_left_out_not_panicked_on() {
+    let mut app = app_with(OUTPUTS);
+    app.planned_calls = u64::MAX;
+    // 5 calls in ~146 billion years: the rest would take longer than any duration holds.
+    let lines = lines(&frame(&app, 100, 30, Duration::from_secs(u64::MAX / 4)));
+    let gauge = line_with(&lines, "calls/s");
+    assert!(!gauge.contains("eta"), "{gauge}");
+    assert!(gauge.contains("5/18446744073709551615 calls"), "{gauge}");
+}
+
+const STOP: &str = "target `local`: the first 5 calls all failed (auth): provider `p` refused \
+                    the credentials (HTTP 401): bad \x1b[2Jkey; no more calls were sent to it \
+                    (breaker = 5 in [campaign])";
+
+#[test]
+fn a_breaker_stop_is_said_as_an_error_and_the_campaign_shown_stopping_then_stopped() {
+    let mut app = app_with(OUTPUTS);
+    app.stopped = vec![STOP.to_string()];
+    let shown = |app: &App| {
+        let buffer = frame(app, 100, 30, Duration::from_secs(75));
+        let lines = lines(&buffer);
+        let (y, line) = find_line(&lines, "stopped · target `local`: the first 5 calls all");
+        let x = line.chars().position(|c| c == 's').unwrap();
+        assert_eq!(
+            buffer[(x as u16, y as u16)].fg,
+            app.theme.error.fg.unwrap(),
+            "in the error style"
+        );
+        assert!(!lines.iter().any(|l| l.contains('\x1b')), "made inert");
+        line_with(&lines, "reprise").to_string()
+    };
+    // Its only target is sent no more calls: the calls in flight are all that is left.
+    assert!(shown(&app).contains("STOPPING"));
+    app.session_closed(Phase::Finished { completed: false });
+    assert!(shown(&app).contains("STOPPED"));
+    // With another target still running, the campaign is live; the stop is still said.
+    let mut two = live_app(&["local", "other"], &["capital"], &[]);
+    two.stopped = vec![STOP.to_string()];
+    assert!(shown(&two).contains("LIVE"));
+}
+
+/// Refuses every call: the credentials are wrong.
+struct Refusing;
+
+#[async_trait::async_trait]
+impl crate::providers::Backend for Refusing {
+    fn request_body(&self, _: &crate::providers::ChatRequest) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    fn endpoint(&self) -> String {
+        "test".into()
+    }
+    async fn call(
+        &self,
+        _: &crate::providers::ChatRequest,
+    ) -> Result<crate::providers::Reply, crate::providers::CallFailure> {
+        Err(crate::providers::CallFailure::new(
+            ErrorClass::Auth,
+            "provider `p` refused the credentials (HTTP 401)",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_session_its_breaker_stopped_shows_why_when_closed_and_when_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let protocol = crate::protocol::Protocol::parse(
+        std::path::Path::new("p.toml"),
+        "[protocol]\nname = \"p\"\n[prompt]\nuser = \"Hi\"\n[campaign]\nrepeats = 50\nconcurrency = 2\n",
+    )
+    .unwrap();
+    let spec = crate::session::SessionSpec {
+        protocol,
+        backends: vec![Arc::new(Refusing)],
+        out: Some(dir.path().join("s.jsonl")),
+        dir: None,
+    };
+    let result = crate::session::run_session(spec, crate::runner::RunControl::default(), |_, _| {})
+        .await
+        .unwrap();
+    let why = "target `local`: the first 5 calls all failed (auth): provider `p` refused the \
+               credentials (HTTP 401); no more calls were sent to it (breaker = 5 in [campaign])";
+    assert_eq!(super::failed_reason(&result).as_deref(), Some(why));
+    let opened = super::replay::open(&result.archive).unwrap().app(None);
+    assert_eq!(opened.stopped, [why]);
 }
 
 #[test]

@@ -98,6 +98,35 @@ impl RawServer {
     pub fn dropped(&self) -> usize {
         self.log.lock().unwrap().dropped
     }
+
+    /// Answers the n-th request with `answers[n % answers.len()]`, closing the connection
+    /// after each.
+    pub async fn answering(answers: Vec<Answer>) -> RawServer {
+        assert!(!answers.is_empty());
+        RawServer::start(move |n, _| RawReply {
+            bytes: match &answers[n % answers.len()] {
+                Answer::Bytes(bytes) => bytes.clone(),
+                Answer::Close => Vec::new(),
+            },
+            after: After::Close,
+        })
+        .await
+    }
+
+    /// Requests read so far, answered or not.
+    pub fn requests(&self) -> usize {
+        let log = self.log.lock().unwrap();
+        log.answered.len() + log.dropped
+    }
+}
+
+/// A scripted answer for [`RawServer::answering`].
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// These bytes, exactly (any status line, headers, body, cut anywhere).
+    Bytes(Vec<u8>),
+    /// The connection closes with nothing sent.
+    Close,
 }
 
 async fn serve(mut socket: TcpStream, handler: Arc<Handler>, log: Arc<Mutex<Log>>) {

@@ -109,6 +109,10 @@ fn clock(elapsed: Duration) -> String {
 fn render_header(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) {
     let (state, badge) = match &app.phase {
         _ if app.replay.is_some() => ("REPLAY", Badge::Replay),
+        // Every target held back by its breaker: only calls in flight are left to finish.
+        Phase::Running if !app.stopped.is_empty() && app.stopped.len() >= app.targets.len() => {
+            ("STOPPING", Badge::Stopping)
+        }
         Phase::Running if app.paused => ("PAUSED", Badge::Paused),
         Phase::Running => ("LIVE", Badge::Live),
         Phase::Stopping => ("STOPPING", Badge::Stopping),
@@ -198,14 +202,25 @@ fn render_progress(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) 
             .collect();
         format!("errors: {}", parts.join(", "))
     };
-    let title = match &app.phase {
-        Phase::Failed(message) => format!(" progress · {} ", inert(message)),
-        _ => " progress ".to_string(),
+    // A failure, or calls held back, is said where the progress is, as an error.
+    let (title, alert) = match &app.phase {
+        Phase::Failed(message) => (format!(" progress · {} ", inert(message)), false),
+        _ if !app.stopped.is_empty() => (
+            format!(" stopped · {} ", inert(&app.stopped.join("; "))),
+            true,
+        ),
+        _ => (" progress ".to_string(), false),
+    };
+    let (title, border) = if alert {
+        (Line::styled(title, app.theme.error), app.theme.error)
+    } else {
+        (Line::from(title), app.theme.border)
     };
     let eta = match app.phase {
+        // An estimate too long for a duration is no estimate: none is shown.
         Phase::Running if !app.paused && rate > 0.0 && done < app.planned_calls => {
-            let left = Duration::from_secs_f64((app.planned_calls - done) as f64 / rate);
-            format!(" · eta {}", clock(left))
+            Duration::try_from_secs_f64((app.planned_calls - done) as f64 / rate)
+                .map_or(String::new(), |left| format!(" · eta {}", clock(left)))
         }
         _ => String::new(),
     };
@@ -219,11 +234,7 @@ fn render_progress(frame: &mut Frame, app: &App, elapsed: Duration, area: Rect) 
         app.planned_calls
     );
     let gauge = Gauge::default()
-        .block(
-            Block::bordered()
-                .title(title)
-                .border_style(app.theme.border),
-        )
+        .block(Block::bordered().title(title).border_style(border))
         .gauge_style(app.theme.gauge)
         .ratio((done as f64 / total as f64).clamp(0.0, 1.0))
         .label(label);
