@@ -304,6 +304,13 @@ async fn reasoning_models_get_max_completion_tokens_where_configured() {
         .unwrap_err();
     assert_eq!(refused.class, ErrorClass::RefusedParameter);
     assert!(refused.message.contains("refused parameter `max_tokens`"));
+    assert!(
+        refused.message.ends_with(
+            "; max_tokens_field = \"max_completion_tokens\" on the provider sends it as this model asks"
+        ),
+        "{}",
+        refused.message
+    );
 
     let mut s = Settings::new("lab", &server.base_url(), "o3-mini");
     s.stream = false;

@@ -122,6 +122,30 @@ fn a_breaker_stop_is_said_as_an_error_and_the_campaign_shown_stopping_then_stopp
     assert!(shown(&two).contains("LIVE"));
 }
 
+#[test]
+fn a_target_its_breaker_stopped_says_why_in_full_where_its_answers_would_be() {
+    let failed = crate::record::CallRecord::failed(
+        "local",
+        "capital",
+        0,
+        crate::record::ErrorClass::Auth,
+        "401",
+    );
+    let mut app = live_app(&["local"], &["capital"], &[failed]);
+    app.stopped = vec![STOP.to_string()];
+    let shown = |app: &App| lines(&frame(app, 80, 24, Duration::from_secs(5)));
+    let stopped = shown(&app);
+    // The whole sentence, wrapped: even at 80 columns its end is on screen.
+    line_with(
+        &stopped,
+        "no answer: target `local`: the first 5 calls all failed",
+    );
+    line_with(&stopped, "(breaker = 5 in [campaign])");
+    assert!(!stopped.iter().any(|l| l.contains('\x1b')), "made inert");
+    app.stopped.clear();
+    line_with(&shown(&app), "waiting for the first answer…");
+}
+
 /// Refuses every call: the credentials are wrong.
 struct Refusing;
 

@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 
 use super::http::{self, excerpt, models, Auth, Framing, Http, Route, Settings};
 use super::{Backend, CallFailure, ChatRequest, Check, Reply};
+use crate::config::TokenLimitField;
+use crate::record::ErrorClass;
 use wire::Assembly;
 
 /// Where `provider = "openai"` goes unless `$OPENAI_BASE_URL` says otherwise.
@@ -189,7 +191,22 @@ impl Backend for OpenAiBackend {
         self.http
             .call(&body, assembly, |r| {
                 let error = wire::server_error(&r.body);
-                http::status::classify(provider, r.status, r.retry_after.as_deref(), error)
+                let refused = error.param.clone();
+                let mut failure =
+                    http::status::classify(provider, r.status, r.retry_after.as_deref(), error);
+                // OpenAI's reasoning models refuse the deprecated name: say how to send the
+                // other one.
+                if failure.class == ErrorClass::RefusedParameter
+                    && refused.as_deref() == Some("max_tokens")
+                    && self.settings.max_tokens_field == TokenLimitField::MaxTokens
+                {
+                    let said = failure.message.trim_end_matches('.').len();
+                    failure.message.truncate(said);
+                    failure.message.push_str(
+                        "; max_tokens_field = \"max_completion_tokens\" on the provider sends it as this model asks",
+                    );
+                }
+                failure
             })
             .await
     }

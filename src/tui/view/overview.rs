@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use crate::analysis::{Cluster, ItemSnapshot, Verdict};
@@ -195,6 +195,18 @@ fn render_consistency(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// A target without an answer: still waiting, or — when its breaker stopped it — why, whole
+/// and wrapped (the line above the table has room for only its start).
+fn no_answer<'a>(app: &App, target: &str) -> Paragraph<'a> {
+    let prefix = format!("target `{}`:", inert(target));
+    match app.stopped.iter().find(|s| s.starts_with(&prefix)) {
+        Some(why) => Paragraph::new(format!("no answer: {}", inert(why)))
+            .style(app.theme.error)
+            .wrap(Wrap { trim: true }),
+        None => Paragraph::new("waiting for the first answer…"),
+    }
+}
+
 fn render_clusters(frame: &mut Frame, area: Rect, app: &App, target: usize) {
     let item = app.item_of(target);
     let title = match item {
@@ -206,13 +218,13 @@ fn render_clusters(frame: &mut Frame, area: Rect, app: &App, target: usize) {
         .border_style(app.theme.border);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some((_, item)) = item else {
+    let Some((name, item)) = item else {
         frame.render_widget(Paragraph::new("waiting for the first answer…"), inner);
         return;
     };
     let clusters = &item.clusters;
     if clusters.is_empty() {
-        frame.render_widget(Paragraph::new("waiting for the first answer…"), inner);
+        frame.render_widget(no_answer(app, name), inner);
         return;
     }
     let rows = inner.height as usize;
