@@ -75,16 +75,16 @@ fn completion_body(text: &str) -> String {
 async fn a_server_closing_after_each_streamed_reply_costs_no_call() {
     // llama.cpp closes the connection after every streamed reply while its headers say
     // keep-alive. Here the close reaches the client only once it has sent its next request on
-    // the pooled connection — the race a pooled client loses 3–10% of the time against the
-    // real server, made to happen every time.
-    let server = RawServer::start(|_, _| RawReply {
-        bytes: chunked(
+    // the pooled connection — the race a pooled client sometimes loses against the real
+    // server, made to happen every time.
+    let server = RawServer::always(
+        chunked(
             "text/event-stream",
             &[("connection", "keep-alive")],
             &completion_events("Paris."),
         ),
-        after: After::CloseOnNextRequest,
-    })
+        After::CloseOnNextRequest,
+    )
     .await;
     let backend = openai(&server, true);
     for call in 0..20 {
@@ -105,14 +105,14 @@ async fn a_server_closing_after_each_streamed_reply_costs_no_call() {
 
 #[tokio::test]
 async fn a_closed_kept_alive_connection_is_resent_once_for_whole_replies_too() {
-    let server = RawServer::start(|_, _| RawReply {
-        bytes: whole(
+    let server = RawServer::always(
+        whole(
             200,
             &[("connection", "keep-alive")],
             &completion_body("Paris."),
         ),
-        after: After::CloseOnNextRequest,
-    })
+        After::CloseOnNextRequest,
+    )
     .await;
     let backend = openai(&server, false);
     for call in 0..6 {
@@ -130,11 +130,7 @@ async fn a_closed_kept_alive_connection_is_resent_once_for_whole_replies_too() {
 async fn a_server_that_answers_nothing_at_all_is_still_a_connection_failure() {
     // Every connection closes as soon as a request arrives: the one resend finds the same,
     // and the call fails as a connection failure (which the runner may retry), not a hang.
-    let server = RawServer::start(|_, _| RawReply {
-        bytes: Vec::new(),
-        after: After::Close,
-    })
-    .await;
+    let server = RawServer::always(Vec::new(), After::Close).await;
     let f = openai(&server, true)
         .call(&request(greedy()))
         .await
@@ -172,15 +168,11 @@ fn a_retry_after_too_long_to_represent_is_the_longest_wait_never_a_panic() {
 
 #[tokio::test]
 async fn a_rate_limit_asking_for_1e20_seconds_fails_the_call_at_once() {
-    let server = RawServer::start(|_, _| RawReply {
-        bytes: whole(
+    let server = RawServer::always(whole(
             429,
             &[("retry-after", "1e20")],
             r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
-        ),
-        after: After::KeepAlive,
-    })
-    .await;
+        ), After::KeepAlive).await;
     let f = openai(&server, false)
         .call(&request(greedy()))
         .await
@@ -204,14 +196,14 @@ async fn geminis_retry_delay_of_1e20_seconds_is_no_panic() {
     let body = json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
         "message": "You exceeded your current quota.",
         "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1e20s"}]}});
-    let server = RawServer::start(move |_, _| RawReply {
-        bytes: whole(
+    let server = RawServer::always(
+        whole(
             429,
             &[("content-type", "application/json")],
             &body.to_string(),
         ),
-        after: After::KeepAlive,
-    })
+        After::KeepAlive,
+    )
     .await;
     let mut s = Settings::new("gem", &server.base_url(), "gemini-test");
     s.stream = false;
@@ -416,11 +408,8 @@ async fn anthropic_errors_in_the_stream_before_any_text_are_retried_after_never(
         (anthropic_events(&after), ErrorClass::Server, false),
     ];
     for (events, class, retried) in scripts {
-        let server = RawServer::start(move |_, _| RawReply {
-            bytes: chunked("text/event-stream", &[], &events),
-            after: After::KeepAlive,
-        })
-        .await;
+        let server =
+            RawServer::always(chunked("text/event-stream", &[], &events), After::KeepAlive).await;
         let f = claude(&server).call(&request(greedy())).await.unwrap_err();
         assert_eq!(f.class, class, "{}", f.message);
         assert_eq!(f.after_first_byte, !retried, "{}", f.message);
@@ -477,11 +466,8 @@ async fn the_last_event_without_its_blank_line_completes_the_reply() {
     let last = finish_last.pop().unwrap();
     finish_last.push(last.trim_end().to_string());
     for events in [events, finish_last] {
-        let server = RawServer::start(move |_, _| RawReply {
-            bytes: chunked("text/event-stream", &[], &events),
-            after: After::KeepAlive,
-        })
-        .await;
+        let server =
+            RawServer::always(chunked("text/event-stream", &[], &events), After::KeepAlive).await;
         let reply = openai(&server, true)
             .call(&request(greedy()))
             .await
@@ -497,11 +483,8 @@ async fn the_last_event_without_its_blank_line_completes_the_reply() {
     let mut events = anthropic_events(&tail);
     let last = events.pop().unwrap();
     events.push(last.trim_end().to_string());
-    let server = RawServer::start(move |_, _| RawReply {
-        bytes: chunked("text/event-stream", &[], &events),
-        after: After::KeepAlive,
-    })
-    .await;
+    let server =
+        RawServer::always(chunked("text/event-stream", &[], &events), After::KeepAlive).await;
     let reply = claude(&server).call(&request(greedy())).await.unwrap();
     assert_eq!(reply.text, "Paris.");
 }
@@ -512,11 +495,8 @@ async fn a_last_event_cut_mid_line_is_truncated_not_malformed() {
     events.pop();
     let finish = events.pop().unwrap();
     events.push(finish[..finish.len() / 2].to_string());
-    let server = RawServer::start(move |_, _| RawReply {
-        bytes: chunked("text/event-stream", &[], &events),
-        after: After::KeepAlive,
-    })
-    .await;
+    let server =
+        RawServer::always(chunked("text/event-stream", &[], &events), After::KeepAlive).await;
     let f = openai(&server, true)
         .call(&request(greedy()))
         .await
@@ -746,14 +726,14 @@ async fn three_hundred_streams_from_a_server_that_really_closes_after_each_all_s
     // As llama.cpp does: the reply says keep-alive, the connection is closed right after it.
     // Whether a pooled client sees the close before reusing the connection is a race; the
     // calls must not depend on winning it.
-    let server = RawServer::start(|_, _| RawReply {
-        bytes: chunked(
+    let server = RawServer::always(
+        chunked(
             "text/event-stream",
             &[("connection", "keep-alive")],
             &completion_events("Paris."),
         ),
-        after: After::Close,
-    })
+        After::Close,
+    )
     .await;
     let backend = std::sync::Arc::new(openai(&server, true));
     let mut calls = tokio::task::JoinSet::new();
@@ -784,11 +764,8 @@ async fn an_error_inside_a_200_stream_is_retried_only_before_any_text() {
     after_text.truncate(2);
     after_text.push(error.to_string());
     for (events, retried) in [(vec![error.to_string()], true), (after_text, false)] {
-        let server = RawServer::start(move |_, _| RawReply {
-            bytes: chunked("text/event-stream", &[], &events),
-            after: After::KeepAlive,
-        })
-        .await;
+        let server =
+            RawServer::always(chunked("text/event-stream", &[], &events), After::KeepAlive).await;
         let f = openai(&server, true)
             .call(&request(greedy()))
             .await

@@ -99,6 +99,15 @@ impl RawServer {
         self.log.lock().unwrap().dropped
     }
 
+    /// Answers every request with `bytes`, then does `after`.
+    pub async fn always(bytes: Vec<u8>, after: After) -> RawServer {
+        RawServer::start(move |_, _| RawReply {
+            bytes: bytes.clone(),
+            after,
+        })
+        .await
+    }
+
     /// Answers the n-th request with `answers[n % answers.len()]`, closing the connection
     /// after each.
     pub async fn answering(answers: Vec<Answer>) -> RawServer {
