@@ -775,3 +775,21 @@ async fn an_error_inside_a_200_stream_is_retried_only_before_any_text() {
         assert_eq!(RetryPolicy::default().wait(&f, 1, 0.5).is_some(), retried);
     }
 }
+
+#[tokio::test]
+async fn a_server_refusing_a_request_that_carried_no_key_is_not_said_to_refuse_a_key() {
+    let server = RawServer::always(
+        whole(401, &[], r#"{"error":{"message":"Unauthorized"}}"#),
+        After::KeepAlive,
+    )
+    .await;
+    let f = openai(&server, false)
+        .call(&request(greedy()))
+        .await
+        .unwrap_err();
+    assert_eq!(f.class, ErrorClass::Auth);
+    assert_eq!(
+        f.message,
+        "provider `lab` refused the request, which carried no key (api_key_env) (HTTP 401): Unauthorized"
+    );
+}

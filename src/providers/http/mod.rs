@@ -274,6 +274,13 @@ impl Http {
         let result =
             within_deadline(&self.provider, self.timeouts.total, &replying, exchange).await;
         result.map_err(|mut failure| {
+            if failure.class == ErrorClass::Auth && self.key.is_none() {
+                failure.message = failure.message.replacen(
+                    status::REFUSED_CREDENTIALS,
+                    "refused the request, which carried no key (api_key_env)",
+                    1,
+                );
+            }
             failure.message = self.scrub(failure.message);
             failure
         })

@@ -8,6 +8,10 @@ use super::excerpt;
 use crate::providers::CallFailure;
 use crate::record::ErrorClass;
 
+/// What an authentication failure says the server did; [`super::Http`] words it otherwise
+/// when no key was sent, so that no message blames a key that does not exist.
+pub const REFUSED_CREDENTIALS: &str = "refused the credentials";
+
 /// An error body as its wire format reads it. Every part may be missing: a proxy's HTML page
 /// has nothing but its text.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -54,7 +58,7 @@ pub fn classify(
     let (class, text) = match (status, &error.reason, &error.param) {
         (401 | 403, ..) | (400, Some(Reason::BadKey), _) => (
             ErrorClass::Auth,
-            format!("refused the credentials ({what}){said}"),
+            format!("{REFUSED_CREDENTIALS} ({what}){said}"),
         ),
         (429, ..) => (
             ErrorClass::RateLimit,
