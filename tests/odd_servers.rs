@@ -663,7 +663,9 @@ async fn claude_refusing_temperature_with_top_p_is_said_before_anything_is_sent(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("refuses `temperature` and `top_p` together; add omit = [\"top_p\"]"),
+        stderr.contains(
+            "target `claude`: claude-sonnet-4-5 refuses `temperature` and `top_p` together; add omit = [\"top_p\"]"
+        ),
         "{stderr}"
     );
     assert!(server.answered().is_empty(), "nothing was sent");

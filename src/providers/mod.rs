@@ -422,11 +422,11 @@ fn prepared(
     let body = backend.request_body(&crate::conditions::chat_request(protocol, 0));
     for [a, b] in backend.exclusive_fields() {
         if body.get(*a).is_some() && body.get(*b).is_some() {
-            let model = target
-                .model
-                .as_deref()
-                .map(http::excerpt)
-                .unwrap_or_default();
+            let model = backend
+                .http_settings()
+                .map(|s| s.model.as_str())
+                .or(target.model.as_deref())
+                .map_or_else(|| "its model".to_string(), http::excerpt);
             return Err(InputError::new(
                 &protocol.path,
                 format!(
