@@ -187,7 +187,7 @@ impl Backend for AnthropicBackend {
         self.http
             .call(&body, assembly, |r| {
                 let error = wire::server_error(&r.body, &sent);
-                http::status::classify(provider, r.status, r.retry_after.as_deref(), error)
+                http::status::classify(provider, r.status, r.retry_after.as_deref(), r.keyed, error)
             })
             .await
     }

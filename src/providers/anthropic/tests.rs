@@ -233,7 +233,13 @@ fn status_failure(
     body: &[u8],
     sent: &[&str],
 ) -> CallFailure {
-    http::status::classify(provider, status, retry_after, server_error(body, sent))
+    http::status::classify(
+        provider,
+        status,
+        retry_after,
+        true,
+        server_error(body, sent),
+    )
 }
 
 #[test]

@@ -162,7 +162,7 @@ impl Backend for GeminiBackend {
             .call(&body, assembly, |r| {
                 let error = wire::server_error(&r.body, &sent);
                 // Google's wait is in the body (RetryInfo), which the message names.
-                http::status::classify(provider, r.status, None, error)
+                http::status::classify(provider, r.status, None, r.keyed, error)
             })
             .await
     }

@@ -220,7 +220,7 @@ fn status(code: u16, status: &str, message: &str, details: serde_json::Value) ->
 
 /// The failure an error reply stands for, read and classified as `call` does.
 fn status_failure(provider: &str, status: u16, body: &[u8], sent: &[&str]) -> CallFailure {
-    http::status::classify(provider, status, None, server_error(body, sent))
+    http::status::classify(provider, status, None, true, server_error(body, sent))
 }
 
 #[test]

@@ -129,6 +129,8 @@ pub struct Refusal {
     pub retry_after: Option<String>,
     /// The start of the error body.
     pub body: Vec<u8>,
+    /// The request carried a key.
+    pub keyed: bool,
 }
 
 /// One HTTP target's client: endpoint, headers with the key, timeouts.
@@ -274,13 +276,6 @@ impl Http {
         let result =
             within_deadline(&self.provider, self.timeouts.total, &replying, exchange).await;
         result.map_err(|mut failure| {
-            if failure.class == ErrorClass::Auth && self.key.is_none() {
-                failure.message = failure.message.replacen(
-                    status::REFUSED_CREDENTIALS,
-                    "refused the request, which carried no key (api_key_env)",
-                    1,
-                );
-            }
             failure.message = self.scrub(failure.message);
             failure
         })
@@ -333,6 +328,7 @@ impl Http {
                 status: status.as_u16(),
                 retry_after,
                 body,
+                keyed: self.has_key(),
             };
             // The headers' wait, else one the body gave (Gemini's RetryInfo).
             let failure = refused(refusal);

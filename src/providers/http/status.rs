@@ -8,10 +8,6 @@ use super::excerpt;
 use crate::providers::CallFailure;
 use crate::record::ErrorClass;
 
-/// What an authentication failure says the server did; [`super::Http`] words it otherwise
-/// when no key was sent, so that no message blames a key that does not exist.
-pub const REFUSED_CREDENTIALS: &str = "refused the credentials";
-
 /// An error body as its wire format reads it. Every part may be missing: a proxy's HTML page
 /// has nothing but its text.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -43,11 +39,13 @@ pub enum Reason {
 }
 
 /// The failure an HTTP error `status` stands for. `retry_after` is the `Retry-After` header
-/// as sent, which a rate limit's message names (else the body's wait).
+/// as sent, which a rate limit's message names (else the body's wait); `keyed` says whether
+/// the request carried a key, so that no message blames a key that was never sent.
 pub fn classify(
     provider: &str,
     status: u16,
     retry_after: Option<&str>,
+    keyed: bool,
     error: ServerError,
 ) -> CallFailure {
     let what = match &error.kind {
@@ -58,7 +56,11 @@ pub fn classify(
     let (class, text) = match (status, &error.reason, &error.param) {
         (401 | 403, ..) | (400, Some(Reason::BadKey), _) => (
             ErrorClass::Auth,
-            format!("{REFUSED_CREDENTIALS} ({what}){said}"),
+            if keyed {
+                format!("refused the credentials ({what}){said}")
+            } else {
+                format!("refused the request, which carried no key (api_key_env) ({what}){said}")
+            },
         ),
         (429, ..) => (
             ErrorClass::RateLimit,
@@ -125,7 +127,7 @@ mod tests {
         retry_after: Option<&str>,
         error: ServerError,
     ) -> (ErrorClass, String) {
-        let f = classify("p", status, retry_after, error);
+        let f = classify("p", status, retry_after, true, error);
         (f.class, f.message)
     }
 
@@ -191,7 +193,7 @@ mod tests {
             retry_in: Some(Duration::from_millis(3500)),
             ..said("slow down")
         };
-        let f = classify("p", 429, None, body_wait.clone());
+        let f = classify("p", 429, None, true, body_wait.clone());
         assert_eq!(
             f.message,
             "provider `p` is rate limiting (HTTP 429): slow down (retry in 3.5 s)"

@@ -212,6 +212,7 @@ impl Backend for OllamaBackend {
                         provider,
                         r.status,
                         r.retry_after.as_deref(),
+                        r.keyed,
                         error,
                     )
                 },

@@ -179,7 +179,7 @@ fn a_whole_reply_needs_done() {
 fn error_statuses_are_classified() {
     let fail = |status, body: &str| {
         let error = server_error(body.as_bytes(), "llama9", &["seed"]);
-        let f = crate::providers::http::status::classify("ol", status, Some("3"), error);
+        let f = crate::providers::http::status::classify("ol", status, Some("3"), true, error);
         (f.class, f.message)
     };
     assert_eq!(

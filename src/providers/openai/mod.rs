@@ -193,7 +193,7 @@ impl Backend for OpenAiBackend {
                 let error = wire::server_error(&r.body);
                 let refused = error.param.clone();
                 let mut failure =
-                    http::status::classify(provider, r.status, r.retry_after.as_deref(), error);
+                    http::status::classify(provider, r.status, r.retry_after.as_deref(), r.keyed, error);
                 // OpenAI's reasoning models refuse the deprecated name: say how to send the
                 // other one.
                 if failure.class == ErrorClass::RefusedParameter

@@ -208,7 +208,7 @@ fn status_failure(
     retry_after: Option<&str>,
     body: &[u8],
 ) -> CallFailure {
-    http::status::classify(provider, status, retry_after, server_error(body))
+    http::status::classify(provider, status, retry_after, true, server_error(body))
 }
 
 #[test]
