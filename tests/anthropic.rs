@@ -6,17 +6,19 @@
 
 #[path = "support/messages_server.rs"]
 mod messages_server;
+#[path = "support/request.rs"]
+mod request;
 #[path = "support/scripted.rs"]
 mod scripted;
 
+use request::request;
 use std::time::Duration;
 
 use messages_server::{error_body, transcript, whole, whole_message, Canned, Server, REQUEST_ID};
-use reprise::protocol::Params;
 use reprise::providers::anthropic::AnthropicBackend;
 use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
-use reprise::providers::{Backend, CallFailure, ChatRequest, Check, Reply};
+use reprise::providers::{Backend, CallFailure, Check, Reply};
 use reprise::record::{ErrorClass, Usage};
 use serde_json::json;
 
@@ -28,20 +30,6 @@ fn settings(server: &Server, stream: bool) -> Settings {
     s.stream = stream;
     s.headers.insert("anthropic-beta".into(), "x-2025".into());
     s
-}
-
-fn request() -> ChatRequest {
-    ChatRequest {
-        system: Some("Answer in one word.".into()),
-        user: "Capital of France?".into(),
-        params: Params {
-            temperature: Some(0.0),
-            seed: Some(42),
-            max_tokens: Some(8),
-            top_k: Some(5),
-            ..Params::default()
-        },
-    }
 }
 
 fn paris(served: &[(&str, &str)]) -> Reply {

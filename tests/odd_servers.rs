@@ -71,21 +71,24 @@ fn completion_body(text: &str) -> String {
     .to_string()
 }
 
+/// A server that answers every call with a stream whose headers say keep-alive, then does
+/// `after` with the connection.
+async fn keep_alive_streams(after: After) -> RawServer {
+    let stream = chunked(
+        "text/event-stream",
+        &[("connection", "keep-alive")],
+        &completion_events("Paris."),
+    );
+    RawServer::always(stream, after).await
+}
+
 #[tokio::test]
 async fn a_server_closing_after_each_streamed_reply_costs_no_call() {
     // llama.cpp closes the connection after every streamed reply while its headers say
     // keep-alive. Here the close reaches the client only once it has sent its next request on
     // the pooled connection — the race a pooled client sometimes loses against the real
     // server, made to happen every time.
-    let server = RawServer::always(
-        chunked(
-            "text/event-stream",
-            &[("connection", "keep-alive")],
-            &completion_events("Paris."),
-        ),
-        After::CloseOnNextRequest,
-    )
-    .await;
+    let server = keep_alive_streams(After::CloseOnNextRequest).await;
     let backend = openai(&server, true);
     for call in 0..20 {
         let reply = backend.call(&request(greedy())).await;
@@ -728,15 +731,7 @@ async fn three_hundred_streams_from_a_server_that_really_closes_after_each_all_s
     // As llama.cpp does: the reply says keep-alive, the connection is closed right after it.
     // Whether a pooled client sees the close before reusing the connection is a race; the
     // calls must not depend on winning it.
-    let server = RawServer::always(
-        chunked(
-            "text/event-stream",
-            &[("connection", "keep-alive")],
-            &completion_events("Paris."),
-        ),
-        After::Close,
-    )
-    .await;
+    let server = keep_alive_streams(After::Close).await;
     let backend = std::sync::Arc::new(openai(&server, true));
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..8 {

@@ -6,15 +6,17 @@
 
 #[path = "support/ollama_server.rs"]
 mod ollama_server;
+#[path = "support/request.rs"]
+mod request;
 
+use request::request;
 use std::time::Duration;
 
 use ollama_server::{tags, transcript, whole_reply, Canned, Server, DIGEST};
-use reprise::protocol::Params;
 use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
 use reprise::providers::ollama::{self, OllamaBackend};
-use reprise::providers::{Backend, CallFailure, ChatRequest, Check, Reply};
+use reprise::providers::{Backend, CallFailure, Check, Reply};
 use reprise::record::{ErrorClass, Usage};
 use serde_json::{json, Value};
 
@@ -25,20 +27,6 @@ fn settings(server: &Server, stream: bool) -> Settings {
     s.stream = stream;
     s.headers.insert("X-Team".into(), "lab".into());
     s
-}
-
-fn request() -> ChatRequest {
-    ChatRequest {
-        system: Some("Answer in one word.".into()),
-        user: "Capital of France?".into(),
-        params: Params {
-            temperature: Some(0.0),
-            seed: Some(42),
-            max_tokens: Some(8),
-            top_k: Some(5),
-            ..Params::default()
-        },
-    }
 }
 
 fn paris(ttft: Option<Duration>) -> Reply {

@@ -5,15 +5,17 @@
 
 #[path = "support/chat_server.rs"]
 mod chat_server;
+#[path = "support/request.rs"]
+mod request;
 
+use request::request;
 use std::time::Duration;
 
 use chat_server::{transcript, whole_reply, Canned, Server};
-use reprise::protocol::Params;
 use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
 use reprise::providers::openai::OpenAiBackend;
-use reprise::providers::{Backend, ChatRequest, Reply};
+use reprise::providers::{Backend, Reply};
 use reprise::record::Usage;
 use serde_json::json;
 
@@ -25,20 +27,6 @@ fn settings(server: &Server, stream: bool) -> Settings {
     s.stream = stream;
     s.headers.insert("X-Team".into(), "lab".into());
     s
-}
-
-fn request() -> ChatRequest {
-    ChatRequest {
-        system: Some("Answer in one word.".into()),
-        user: "Capital of France?".into(),
-        params: Params {
-            temperature: Some(0.0),
-            seed: Some(42),
-            max_tokens: Some(8),
-            top_k: Some(5),
-            ..Params::default()
-        },
-    }
 }
 
 fn paris(ttft: Option<Duration>, served: &[(&str, &str)]) -> Reply {

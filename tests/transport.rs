@@ -14,19 +14,21 @@ mod gemini_server;
 mod messages_server;
 #[path = "support/ollama_server.rs"]
 mod ollama_server;
+#[path = "support/request.rs"]
+mod request;
 #[path = "support/scripted.rs"]
 mod scripted;
 
+use request::request;
 use std::time::{Duration, Instant};
 
-use reprise::protocol::Params;
 use reprise::providers::anthropic::AnthropicBackend;
 use reprise::providers::gemini::GeminiBackend;
 use reprise::providers::http::Settings;
 use reprise::providers::key::ApiKey;
 use reprise::providers::ollama::{self, OllamaBackend};
 use reprise::providers::openai::OpenAiBackend;
-use reprise::providers::{Backend, CallFailure, ChatRequest};
+use reprise::providers::{Backend, CallFailure};
 use reprise::record::ErrorClass;
 use scripted::{Canned, Options, Scripted};
 use serde_json::{json, Value};
@@ -438,20 +440,6 @@ fn common_errors(kind: &Kind) -> Vec<HttpError> {
             format!("{who} answered {}: {missing}", http(404)),
         ),
     ]
-}
-
-fn request() -> ChatRequest {
-    ChatRequest {
-        system: Some("Answer in one word.".into()),
-        user: "Capital of France?".into(),
-        params: Params {
-            temperature: Some(0.0),
-            seed: Some(42),
-            max_tokens: Some(8),
-            top_k: Some(5),
-            ..Params::default()
-        },
-    }
 }
 
 /// A loopback server of `kind` answering `queue` in order.
