@@ -218,7 +218,7 @@ impl Assembly {
         } else {
             format!(" ({})", excerpt(kind))
         };
-        let said = said(error.message.as_deref());
+        let said = crate::providers::http::status::said(error.message.as_deref());
         let failure = self.failure(class, format!("reported an error mid-reply{label}{said}"));
         if self.begun {
             failure
@@ -335,13 +335,6 @@ fn refused_or_other(kind: &str, message: Option<&str>, sent: &[&str]) -> ErrorCl
         ErrorClass::RefusedParameter
     } else {
         ErrorClass::Other
-    }
-}
-
-fn said(message: Option<&str>) -> String {
-    match message.map(excerpt) {
-        Some(m) if !m.is_empty() => format!(": {m}"),
-        _ => String::new(),
     }
 }
 

@@ -92,7 +92,7 @@ pub fn classify(
 }
 
 /// The server's words after a colon, or nothing when it said nothing.
-fn said(message: Option<&str>) -> String {
+pub(crate) fn said(message: Option<&str>) -> String {
     match message.map(excerpt) {
         Some(m) if !m.is_empty() => format!(": {m}"),
         _ => String::new(),
